@@ -1,0 +1,31 @@
+"""User-facing errors: one line naming the file and the fix, never a deep traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MedsslError(Exception):
+    """An error the user can fix. The CLI prints ``str(err)`` on one line and exits non-zero.
+
+    Build messages as ``"<file>: <what is wrong>; <how to fix it>"`` via :func:`file_error`.
+    """
+
+    exit_code = 2
+
+
+class DataError(MedsslError):
+    """A dataset or file on disk is missing, unreadable or inconsistent."""
+
+
+class ConfigError(MedsslError):
+    """A command-line option or config value is invalid."""
+
+
+class CheckpointError(MedsslError):
+    """A checkpoint or run directory cannot be used for what was asked."""
+
+
+def file_error(path: str | Path, problem: str, fix: str, cls: type[MedsslError] = DataError):
+    """Return ``cls`` with the one-line message ``"<path>: <problem>; <fix>"``."""
+    return cls(f"{path}: {problem}; {fix}")
