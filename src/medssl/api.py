@@ -1,0 +1,119 @@
+"""The Python API: the same functions the CLI calls, usable from a notebook.
+
+import medssl
+run = medssl.train("data/la2018", method="supervised", out="runs/sup", labeled=8)
+medssl.evaluate(run, "data/my_test_set")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import medssl.methods  # noqa: F401  (registers every method)
+from medssl.data.layouts import load_dataset
+from medssl.engine import inference
+from medssl.engine.config import read_yaml
+from medssl.engine.module import get_method, method_names
+from medssl.engine.profiles import resolve_config
+from medssl.engine.run import read_run
+from medssl.engine.train import train as _train
+from medssl.errors import ConfigError
+
+
+def parse_labeled(value: str | int | float | None) -> int | float | None:
+    """``--labeled 8`` -> 8 cases; ``--labeled 0.1`` -> 10 % of the training cases."""
+    if value is None or isinstance(value, int | float):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"--labeled {value!r}: give a count (8) or a fraction (0.1)") from None
+    return int(number) if number.is_integer() and "." not in str(value) else number
+
+
+def train(
+    data: str | Path,
+    method: str = "supervised",
+    out: str | Path = "runs/run",
+    task: str = "segmentation",
+    labeled: str | int | float | None = None,
+    init: str | None = None,
+    profile: str = "auto",
+    max_steps: int | None = None,
+    config: str | Path | dict[str, Any] | None = None,
+    devices: int | None = None,
+    precision: str | None = None,
+    seed: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    domains: list[str] | None = None,
+) -> Path:
+    """Train a method; returns the run directory."""
+    method_cls = get_method(task, method)
+    if resume:
+        saved, _ = read_run(out)
+        file_values = saved
+        profile = saved.get("profile", profile)
+    else:
+        file_values = (
+            dict(config) if isinstance(config, dict) else (read_yaml(config) if config else {})
+        )
+    flags: dict[str, Any] = {"method": method, "data_dir": str(data), "task": task}
+    if domains:
+        flags["domains"] = domains
+    if labeled is not None:
+        flags["labeled"] = parse_labeled(labeled)
+    if init is not None:
+        flags["init"] = str(init)
+    train_flags = {
+        k: v
+        for k, v in {
+            "max_steps": max_steps,
+            "devices": devices,
+            "precision": precision,
+            "seed": seed,
+        }.items()
+        if v is not None
+    }
+    if train_flags:
+        flags["train"] = train_flags
+    dataset = load_dataset(data, domains=domains)
+    cfg = resolve_config(
+        task=task,
+        method_cls=method_cls,
+        dataset=dataset,
+        profile=profile,
+        file_values=file_values,
+        flag_values=flags,
+    )
+    return _train(cfg, dataset, out, force=force, resume=resume)
+
+
+def evaluate(
+    run: str | Path,
+    data: str | Path,
+    out: str | Path | None = None,
+    domains: list[str] | None = None,
+    only: str | None = None,
+) -> dict:
+    """Metrics of a trained run on every labelled case of ``data``.
+
+    ``only="val"`` (or ``"labeled"``, ``"unlabeled"``) restricts them to that part of the run's
+    own ``split.json``: the held-out cases of the data the run was trained on.
+    """
+    dataset = load_dataset(data, domains=domains)
+    if only is not None:
+        _, split = read_run(run)
+        if only not in split:
+            raise ConfigError(f"--only {only!r}: the run's split.json has {sorted(split)}")
+        dataset = dataset.subset(split[only])
+    return inference.evaluate(run, dataset, out=out)
+
+
+def predict(run: str | Path, inputs: list[str | Path], out: str | Path) -> list[Path]:
+    return inference.predict(run, inputs, out)
+
+
+def methods(task: str = "segmentation") -> list[str]:
+    return method_names(task)

@@ -1,0 +1,114 @@
+"""Benchmark protocols: a registry of named, fixed settings that train, evaluate and tabulate.
+
+A protocol fixes the data, the labelled budget, the network and the schedule per profile, so that
+every method gets the same budget. Each method's run directory is kept (``OUT/<method>``) and is
+usable with ``medssl evaluate --run``; the table goes to the terminal and ``OUT/results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from medssl.data.splits import write_json_atomic
+from medssl.engine.profiles import resolve_profile
+from medssl.registry import Registry
+
+BENCHMARKS: Registry = Registry("benchmark")
+SHARED_DATA = Path(os.environ.get("MEDSSL_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+
+
+@dataclass
+class Benchmark:
+    name: str
+    description: str
+    data: str  # folder name under the shared data root
+    task: str
+    methods: list[str]
+    labeled: int | float | None
+    configs: dict[str, dict[str, Any]]  # profile -> config overrides
+    published: dict[str, Any] = field(default_factory=dict)
+
+    def data_dir(self) -> Path:
+        return SHARED_DATA / self.data
+
+
+def register(bench: Benchmark) -> Benchmark:
+    BENCHMARKS.register(bench.name)(bench)
+    return bench
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+
+
+def run_benchmark(
+    name: str,
+    profile: str = "auto",
+    methods: list[str] | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate each method of the protocol; print and return the table."""
+    import medssl.bench.protocols  # noqa: F401  (registers the protocols)
+    from medssl import api
+    from medssl.engine.run import read_run
+    from medssl.report.tables import rows_table
+
+    bench: Benchmark = BENCHMARKS.get(name)
+    profile = resolve_profile(profile)
+    out = Path(out or f"bench_out/{name}-{profile}")
+    rows = []
+    for method in methods or bench.methods:
+        start = time.perf_counter()
+        run = api.train(
+            bench.data_dir(),
+            method=method,
+            out=out / method,
+            task=bench.task,
+            labeled=bench.labeled,
+            profile=profile,
+            config=bench.configs[profile],
+            force=True,
+        )
+        seconds = time.perf_counter() - start
+        config, split = read_run(run)
+        steps = config["train"]["max_steps"]
+        result = api.evaluate(run, bench.data_dir(), only="val")
+        rows.append(
+            {
+                "method": method,
+                "labeled": len(split["labeled"]),
+                **{k: result["mean"][k] for k in ("dice", "jaccard", "hd95", "asd")},
+                "train_s": seconds,
+                "it_per_s": steps / seconds,
+                "val_cases": result["cases"],
+                "run": str(run),
+            }
+        )
+    payload = {
+        "benchmark": name,
+        "profile": profile,
+        "description": bench.description,
+        "machine": machine(),
+        "units": result["units"] if rows else {},
+        "rows": rows,
+        "published": bench.published,
+    }
+    write_json_atomic(out / "results.json", payload)
+    columns = ["method", "labeled", "dice", "jaccard", "hd95", "asd", "train_s", "it_per_s"]
+    Console().print(rows_table(f"{name} ({profile}; {payload['machine']})", rows, columns))
+    Console().print(f"results: {out / 'results.json'}")
+    return payload
+
+
+def dump(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, indent=2)

@@ -1,0 +1,239 @@
+"""The ``medssl`` command line: a thin typer face over :mod:`medssl.api`.
+
+Every user error ends in one line on stderr naming the file and the fix, and a non-zero exit;
+heavy imports happen inside the commands so that ``medssl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from medssl.errors import MedsslError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+data_app = typer.Typer(no_args_is_help=True, help="Check, generate and corrupt datasets.")
+app.add_typer(data_app, name="data")
+err = Console(stderr=True)
+out = Console()
+
+
+def _domains(value: str | None) -> list[str] | None:
+    return [d.strip() for d in value.split(",") if d.strip()] if value else None
+
+
+@data_app.command("check")
+def data_check(
+    directory: Path,
+    domains: Annotated[str | None, typer.Option(help="a,b: only these domains")] = None,
+):
+    """Verify a dataset before anyone trains on it; one line per problem, non-zero exit if any."""
+    from medssl.data.check import check_dataset, format_report
+
+    problems = check_dataset(directory, domains=_domains(domains))
+    out.print(format_report(problems), markup=False, highlight=False)
+    raise typer.Exit(1 if problems else 0)
+
+
+@data_app.command("phantom")
+def data_phantom(
+    directory: Path,
+    kind: Annotated[str, typer.Option(help="seg3d | cls3d | landmark2d")] = "seg3d",
+    cases: int | None = None,
+    seed: int = 0,
+):
+    """Write a synthetic dataset in a standard layout (deterministic by seed)."""
+    from medssl.data.phantom import make_phantom
+
+    path = make_phantom(directory, kind, cases=cases, seed=seed)
+    out.print(f"wrote {kind} phantom to {path}")
+
+
+@data_app.command("corrupt")
+def data_corrupt(
+    directory: Path,
+    target: Path,
+    fraction: float = 0.2,
+    kinds: Annotated[str | None, typer.Option(help="comma-separated kinds; default all")] = None,
+    seed: int = 0,
+):
+    """Copy a dataset and plant known problems in a fraction of its cases (to test data check)."""
+    from medssl.data.corrupt import corrupt_dataset
+
+    planted = corrupt_dataset(
+        directory, target, fraction=fraction, kinds=_domains(kinds), seed=seed
+    )
+    out.print(f"planted {len(planted)} problems in {target} (listed in corruptions.json)")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="dataset folder (layout detected)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="run directory to create")],
+    method: Annotated[str, typer.Option(help="method name (medssl methods)")] = "supervised",
+    task: str = "segmentation",
+    labeled: Annotated[str | None, typer.Option(help="N cases or a FRACTION")] = None,
+    init: Annotated[str | None, typer.Option(help="run or weights to start from")] = None,
+    profile: Annotated[str, typer.Option(help="auto | cpu | gpu")] = "auto",
+    max_steps: int | None = None,
+    config: Annotated[Path | None, typer.Option(help="YAML overriding the defaults")] = None,
+    devices: int | None = None,
+    precision: Annotated[str | None, typer.Option(help="32 | bf16-mixed | 16-mixed")] = None,
+    seed: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    domains: str | None = None,
+):
+    """Train a method; writes config.yaml, split.json, checkpoints and metrics.csv into --out."""
+    from medssl import api
+
+    run = api.train(
+        data,
+        method=method,
+        out=out_dir,
+        task=task,
+        labeled=labeled,
+        init=init,
+        profile=profile,
+        max_steps=max_steps,
+        config=config,
+        devices=devices,
+        precision=precision,
+        seed=seed,
+        resume=resume,
+        force=force,
+        domains=_domains(domains),
+    )
+    out.print(f"run written to {run}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Option("--run")],
+    data: Annotated[Path, typer.Option("--data")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the JSON here")] = None,
+    domains: str | None = None,
+    only: Annotated[str | None, typer.Option(help="val: only the run's held-out cases")] = None,
+):
+    """Evaluate a run on every labelled case of DIR and print a table."""
+    from medssl import api
+    from medssl.report.tables import evaluation_table
+
+    result = api.evaluate(run, data, out=out_file, domains=_domains(domains), only=only)
+    out.print(evaluation_table(result))
+
+
+@app.command()
+def predict(
+    inputs: Annotated[list[Path], typer.Argument(help="image files or DICOM folders")],
+    run: Annotated[Path, typer.Option("--run")],
+    out_dir: Annotated[Path, typer.Option("--out")],
+):
+    """Write a NIfTI mask per input with the input's geometry."""
+    from medssl import api
+
+    for path in api.predict(run, inputs, out_dir):
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def report(run: Path):
+    """Write RUN/report.html with learning curves, metrics and slice overlays."""
+    from medssl.report import build_report
+
+    out.print(f"report: {build_report(run)}")
+
+
+@app.command()
+def demo(out_dir: Annotated[Path, typer.Option("--out")] = Path("demo_out"), force: bool = False):
+    """Generated data -> few-label training -> evaluate -> report, in a few minutes on a CPU."""
+    from medssl.demo import run_demo
+
+    run_demo(out_dir, force=force)
+
+
+@app.command()
+def pretrain(
+    data: Annotated[Path, typer.Option("--data")],
+    method: Annotated[str, typer.Option()],
+    out_dir: Annotated[Path, typer.Option("--out")],
+    profile: str = "auto",
+    max_steps: int | None = None,
+    config: Path | None = None,
+):
+    """Self-supervised pretraining (VoCo, Rubik's cube+, C2L)."""
+    from medssl import api
+
+    run = api.train(
+        data,
+        method=method,
+        out=out_dir,
+        task="pretrain",
+        profile=profile,
+        max_steps=max_steps,
+        config=config,
+    )
+    out.print(f"run written to {run}")
+
+
+@app.command()
+def bench(
+    name: str,
+    profile: str = "auto",
+    methods: str | None = None,
+    out_dir: Annotated[Path | None, typer.Option("--out")] = None,
+):
+    """Run a named benchmark protocol; prints a table and writes JSON."""
+    from medssl.bench import run_benchmark
+
+    run_benchmark(name, profile=profile, methods=_domains(methods), out=out_dir)
+
+
+@app.command("methods")
+def list_methods(task: str = "segmentation"):
+    """List the registered methods of a task."""
+    from medssl import api
+
+    for name in api.methods(task):
+        out.print(name)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except MedsslError as error:
+        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as error:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(130)
+        message = _known_failure(error)
+        if message is None:
+            raise
+        err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _known_failure(error: Exception) -> str | None:
+    text = str(error)
+    if "out of memory" in text.lower() or "can't allocate memory" in text.lower():
+        return (
+            "out of memory for this patch size and batch; lower data.patch_size or data.batch_size "
+            "in --config, or use --profile cpu"
+        )
+    return None
+
+
+if __name__ == "__main__":
+    main()

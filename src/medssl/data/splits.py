@@ -1,0 +1,93 @@
+"""Deterministic train / validation / labelled-subset selection, written to ``RUN/split.json``.
+
+The validation part comes from the dataset's own split when it has one (``meta["split"] ==
+"val"``, e.g. ACDC's ``splits.json``), else a seeded fraction of the labelled cases. ``--labeled N``
+then picks N of the remaining labelled training cases (seeded, or the first N in the dataset's
+order, as UA-MT does); every other training case joins the unlabelled pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from medssl.data.dataset import Dataset
+from medssl.errors import ConfigError
+
+
+def _count(value: int | float, total: int, what: str) -> int:
+    """A count, or a fraction in (0, 1) of ``total`` (at least one case)."""
+    if isinstance(value, float) and not value.is_integer():
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"{what} {value}: a fraction must lie in (0, 1); or give a count")
+        return max(1, round(value * total))
+    if value < 0:
+        raise ConfigError(f"{what} {value}: must not be negative")
+    return int(value)
+
+
+def make_split(
+    dataset: Dataset,
+    labeled: int | float | None = None,
+    seed: int = 0,
+    val_cases: int | float = 0.2,
+    order: str = "seeded",
+    labeled_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """Return ``{"labeled", "unlabeled", "val", "seed", ...}`` lists of case ids."""
+    labelled = [c.id for c in dataset.labeled]
+    unlabelled = [c.id for c in dataset.unlabeled if c.meta.get("split") != "test"]
+    if not labelled:
+        raise ConfigError(f"{dataset.root}: no labelled cases found; add label files to train on")
+    val = [c.id for c in dataset.labeled if c.meta.get("split") == "val"]
+    train = [i for i in labelled if i not in set(val)]
+    if not val and val_cases:
+        n_val = _count(val_cases, len(labelled), "val_cases")
+        if n_val >= len(labelled):
+            raise ConfigError(f"val_cases={val_cases} leaves no training case of {len(labelled)}")
+        shuffled = random.Random(seed).sample(labelled, len(labelled))
+        val = sorted(shuffled[:n_val], key=labelled.index)
+        train = [i for i in labelled if i not in set(val)]
+
+    if labeled_ids is not None:
+        missing = [i for i in labeled_ids if i not in train]
+        if missing:
+            raise ConfigError(f"labeled_ids {missing[:3]} are not labelled training cases")
+        chosen = list(labeled_ids)
+    elif labeled is None:
+        chosen = list(train)
+    else:
+        n = _count(labeled, len(train), "--labeled")
+        if n > len(train):
+            raise ConfigError(f"--labeled {labeled}: only {len(train)} labelled training cases")
+        if order == "first":
+            chosen = train[:n]
+        else:
+            chosen = sorted(random.Random(seed + 1).sample(train, n), key=train.index)
+    pool = [i for i in train if i not in set(chosen)] + unlabelled
+    return {
+        "labeled": chosen,
+        "unlabeled": pool,
+        "val": val,
+        "seed": seed,
+        "order": "explicit" if labeled_ids is not None else order,
+        "counts": {"labeled": len(chosen), "unlabeled": len(pool), "val": len(val)},
+    }
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,250 @@
+"""``evaluate`` and ``predict`` for trained segmentation runs.
+
+Images go through the run's deterministic preprocessing, the method's sliding-window inference,
+then MONAI's ``Invertd`` back to the input's own grid, so metrics are computed and masks written
+in the space of the files the user gave (geometry kept: spacing, origin, direction).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, Invertd
+
+from medssl.data.dataset import Case, Dataset
+from medssl.data.io import read_header, read_image, write_image
+from medssl.data.splits import write_json_atomic
+from medssl.data.transforms import intensity_kind, load_and_normalise
+from medssl.engine.checkpoint import load_checkpoint
+from medssl.engine.module import MethodModule, get_method
+from medssl.engine.run import best_checkpoint, read_run
+from medssl.engine.segmentation_data import case_record
+from medssl.errors import CheckpointError, DataError, file_error
+from medssl.metrics.segmentation import (
+    EMPTY_POLICY,
+    distance_unit,
+    mean_over_classes,
+    segmentation_metrics,
+)
+
+MAX_OVERLAYS = 8
+
+
+def load_model(run_dir: str | Path, task: str | None = None) -> MethodModule:
+    """Rebuild the method of a run from its best checkpoint (``weights_only=True``)."""
+    run_dir = Path(run_dir)
+    read_run(run_dir)
+    ckpt = best_checkpoint(run_dir)
+    state = load_checkpoint(ckpt)
+    hp = state.get("hyper_parameters") or {}
+    if "run_config" not in hp or "dataset_info" not in hp:
+        raise file_error(
+            ckpt,
+            "not a medssl checkpoint (no run config inside)",
+            "pass a run made by medssl train",
+            CheckpointError,
+        )
+    run_task = hp["run_config"]["task"]
+    if task is not None and run_task != task:
+        raise file_error(
+            ckpt,
+            f"checkpoint is for task {run_task!r}, not {task!r}",
+            "pass a run of the right task",
+            CheckpointError,
+        )
+    cls = get_method(run_task, hp["run_config"]["method"])
+    module = cls(hp["run_config"], hp["dataset_info"])
+    module.load_state_dict(state["state_dict"])
+    module.eval()
+    return module
+
+
+class SegmentationPredictor:
+    """Preprocess -> predict -> invert for one run; shared by evaluate and predict."""
+
+    def __init__(self, module: MethodModule) -> None:
+        self.module = module
+        self.info = module.dataset_info
+        data = module.run_config.data
+        kind = intensity_kind(self.info.get("channel_names", {}), data.intensity)
+        self.kw = dict(
+            intensity=kind,
+            target_spacing=data.target_spacing,
+            ct_window=data.ct_window,
+            data_dims=self.info["data_dims"],
+        )
+
+    def check_compatible(self, dataset: Dataset) -> None:
+        info = self.info
+        if dataset.num_channels != info["in_channels"]:
+            raise file_error(
+                dataset.root,
+                f"has {dataset.num_channels} channels, the model expects {info['in_channels']}",
+                "evaluate on data of the task the run was trained for",
+                CheckpointError,
+            )
+        if dataset.labels and len(dataset.labels) != info["num_classes"]:
+            raise file_error(
+                dataset.root,
+                f"declares {len(dataset.labels)} labels, the model predicts {info['num_classes']}",
+                "evaluate on data of the task the run was trained for",
+                CheckpointError,
+            )
+
+    def check_image(self, path: Path) -> None:
+        header = read_header(path)
+        if header.spatial_dims != self.info["data_dims"]:
+            raise file_error(
+                path,
+                f"is a {header.spatial_dims}D image, the model was trained on {self.info['data_dims']}D data",
+                "give images of the kind the run was trained on",
+            )
+
+    @torch.no_grad()
+    def predict_record(self, record: dict[str, Any], with_label: bool) -> tuple[np.ndarray, dict]:
+        """Predicted label map in the input's voxel grid (x, y[, z]) and the preprocessed dict."""
+        pre = Compose(load_and_normalise(with_label, **self.kw))
+        data = pre(dict(record))
+        image = data["image"]
+        labels = self.module.predict_labels(image.unsqueeze(0).to(self.module.device))[0].cpu()
+        data["pred"] = MetaTensor(
+            labels.float(), meta=image.meta, applied_operations=image.applied_operations
+        )
+        inverted = Invertd("pred", transform=pre, orig_keys="image", nearest_interp=True)(data)
+        pred = inverted["pred"]
+        pred = np.asarray(pred.detach().cpu().numpy() if torch.is_tensor(pred) else pred)[0]
+        return np.rint(pred).astype(np.uint8), data
+
+
+def evaluate(
+    run_dir: str | Path,
+    dataset: Dataset,
+    out: str | Path | None = None,
+    overlays: bool = True,
+) -> dict[str, Any]:
+    """Metrics of a run over every labelled case of ``dataset`` (whatever split it was in)."""
+    run_dir = Path(run_dir)
+    module = load_model(run_dir, task="segmentation")
+    predictor = SegmentationPredictor(module)
+    predictor.check_compatible(dataset)
+    cases = [c for c in dataset.labeled if c.label is not None]
+    if not cases:
+        raise file_error(
+            dataset.root, "has no labelled case to evaluate", "add label files", DataError
+        )
+    names = module.dataset_info["class_names"]
+    num_classes = module.dataset_info["num_classes"]
+    per_case: dict[str, dict[str, float]] = {}
+    per_case_class: dict[str, dict[str, dict[str, float]]] = {}
+    unit = "voxel"
+    overlay_dir = run_dir / "overlays"
+    for index, case in enumerate(cases):
+        predictor.check_image(case.images[0])
+        pred, _ = predictor.predict_record(case_record(case, with_label=True), with_label=True)
+        label_img = read_image(case.label)
+        target = np.rint(np.asarray(label_img.array)).astype(np.int64)
+        spacing = label_img.spacing if dataset.spacing_known else None
+        unit = distance_unit(spacing)
+        scores = segmentation_metrics(
+            pred.reshape(target.shape), target, num_classes, spacing=spacing, class_names=names
+        )
+        per_case_class[case.id] = scores
+        per_case[case.id] = mean_over_classes(scores)
+        if overlays and index < MAX_OVERLAYS:
+            write_overlay(
+                overlay_dir / f"{_safe(case.id)}.npz",
+                case,
+                pred.reshape(target.shape),
+                target,
+                names,
+            )
+    class_names = list(next(iter(per_case_class.values())))
+    per_class = {
+        c: {
+            m: float(np.mean([per_case_class[k][c][m] for k in per_case_class]))
+            for m in ("dice", "jaccard", "hd95", "asd")
+        }
+        for c in class_names
+    }
+    result = {
+        "task": "segmentation",
+        "run": str(run_dir),
+        "data": str(dataset.root),
+        "method": module.name,
+        "cases": len(per_case),
+        "mean": mean_over_classes(per_class),
+        "per_class": per_class,
+        "per_case": per_case,
+        "units": {"hd95": unit, "asd": unit},
+        "policy": EMPTY_POLICY,
+    }
+    write_json_atomic(run_dir / "evaluation.json", result)
+    if out is not None:
+        write_json_atomic(out, result)
+    return result
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def write_overlay(
+    path: Path, case: Case, pred: np.ndarray, target: np.ndarray, names: list[str]
+) -> None:
+    """The slice with most ground-truth foreground, as the report's overlay input."""
+    image = read_image(case.images[0]).array.astype(np.float32)
+    if image.ndim == target.ndim + 1:  # RGB: show luminance
+        image = image.mean(axis=-1)
+    axis = target.ndim - 1
+    if target.ndim == 3:
+        fg = (target > 0).reshape(-1, target.shape[axis]).sum(axis=0)
+        index = int(np.argmax(fg))
+        take = lambda a: np.take(a, index, axis=axis)  # noqa: E731
+    else:
+        index = 0
+        take = lambda a: a  # noqa: E731
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        image=take(image).T,
+        label=take(target).T.astype(np.int16),
+        pred=take(pred).T.astype(np.int16),
+        slice_index=index,
+        axis=axis,
+        class_names=np.array(names),
+    )
+    tmp.replace(path)
+
+
+def predict(run_dir: str | Path, inputs: list[str | Path], out_dir: str | Path) -> list[Path]:
+    """Write one NIfTI label map per input volume, with the input's geometry."""
+    module = load_model(run_dir, task="segmentation")
+    predictor = SegmentationPredictor(module)
+    paths = [Path(p) for p in inputs]
+    for path in paths:  # validate every input before writing anything
+        if not path.exists():
+            raise file_error(path, "no such file or folder", "check the input path")
+        predictor.check_image(path)
+    out_dir = Path(out_dir)
+    written = []
+    for path in paths:
+        source = read_image(path)
+        pred, _ = predictor.predict_record({"image": str(path), "id": path.name}, with_label=False)
+        target = out_dir / f"{_stem(path)}.nii.gz"
+        write_image(target, source.with_array(pred.reshape(source.spatial_shape)))
+        written.append(target)
+    return written
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for ending in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".png", ".jpg", ".jpeg", ".dcm"):
+        if name.lower().endswith(ending):
+            return name[: -len(ending)]
+    return name

@@ -1,0 +1,121 @@
+"""Profile defaults (``--profile cpu|gpu``) and the resolution of a run's full config.
+
+``gpu`` follows the published schedules (UA-MT / MC-Net: 112x112x80 patches, SGD 0.01, thousands
+of iterations; SSL4MIS ACDC: 256x256 slices, batch 12+12); ``cpu`` shrinks patches and schedules
+so that a run finishes in minutes on two cores and still learns. Precedence, lowest first:
+profile, method defaults, ``--config`` file, command-line flags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medssl.data.dataset import Dataset
+from medssl.data.io import read_header
+from medssl.engine.config import RunConfig, build_config, deep_update
+from medssl.nets.factory import downsample_factor
+
+SEGMENTATION_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
+    ("gpu", 3): {
+        "data": {"patch_size": [112, 112, 80], "batch_size": 2, "unlabeled_batch_size": 2},
+        "train": {
+            "max_steps": 6000,
+            "val_every": 500,
+            "precision": "bf16-mixed",
+            "sw_overlap": 0.5,
+        },
+        "net": {"channels": [32, 64, 128, 256, 320]},
+    },
+    ("gpu", 2): {
+        "data": {"patch_size": [256, 256], "batch_size": 12, "unlabeled_batch_size": 12},
+        "train": {
+            "max_steps": 30000,
+            "val_every": 1000,
+            "precision": "bf16-mixed",
+            "sw_overlap": 0.5,
+        },
+        "net": {"channels": [16, 32, 64, 128, 256]},
+    },
+    ("cpu", 3): {
+        "data": {"patch_size": [64, 64, 48], "batch_size": 2, "unlabeled_batch_size": 2},
+        "train": {"max_steps": 500, "val_every": 100, "precision": "32", "sw_overlap": 0.25},
+        "net": {"channels": [16, 32, 64, 128], "num_res_units": 1},
+    },
+    ("cpu", 2): {
+        "data": {"patch_size": [128, 128], "batch_size": 8, "unlabeled_batch_size": 8},
+        "train": {"max_steps": 1000, "val_every": 200, "precision": "32", "sw_overlap": 0.25},
+        "net": {"channels": [16, 32, 64, 128], "num_res_units": 1},
+    },
+}
+
+
+def resolve_profile(profile: str) -> str:
+    if profile == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return profile
+
+
+def data_dims(dataset: Dataset) -> int:
+    """Dimensions of the arrays on disk (a 160x192x1 NIfTI counts as 3: its slices are 2D)."""
+    first = next((c for c in dataset.cases if c.images), None)
+    if first is None:
+        return dataset.spatial_dims or 2
+    return read_header(first.images[0]).spatial_dims
+
+
+def network_dims(dataset: Dataset, requested: int | None) -> int:
+    if requested:
+        return requested
+    if dataset.spatial_dims == 2 or data_dims(dataset) == 2:
+        return 2
+    return 3
+
+
+def resolve_config(
+    *,
+    task: str,
+    method_cls: type,
+    dataset: Dataset,
+    profile: str,
+    file_values: dict[str, Any],
+    flag_values: dict[str, Any],
+) -> RunConfig:
+    """Merge the layers into a validated :class:`RunConfig` and fit the patch to the data."""
+    profile = resolve_profile(profile)
+    requested_dims = (file_values.get("data") or {}).get("spatial_dims")
+    dims = network_dims(dataset, requested_dims)
+    layers: dict[str, Any] = {"task": task, "profile": profile}
+    if task == "segmentation":
+        layers = deep_update(layers, SEGMENTATION_PROFILES[(profile, dims)])
+    layers = deep_update(layers, getattr(method_cls, "default_overrides", {}))
+    layers = deep_update(layers, file_values)
+    layers = deep_update(layers, flag_values)
+    layers = deep_update(layers, {"data": {"spatial_dims": dims}})
+    cfg = build_config(layers, source="--config/flags")
+    if task == "segmentation":
+        cfg.data.patch_size = fit_patch(cfg, dataset)
+    return cfg
+
+
+def fit_patch(cfg: RunConfig, dataset: Dataset) -> list[int]:
+    """Clip the patch to the (resampled) image size, in multiples of the network's factor."""
+    dims = cfg.data.spatial_dims or 3
+    patch = list(cfg.data.patch_size or [])[:dims]
+    factor = downsample_factor(cfg.net.name, cfg.net.strides, len(cfg.net.channels or [0] * 5))
+    largest = [0] * dims
+    for case in [c for c in dataset.cases if c.images][:8]:
+        header = read_header(case.images[0])
+        shape = list(header.spatial_shape)
+        if cfg.data.target_spacing:
+            shape = [
+                round(n * s / t)
+                for n, s, t in zip(shape, header.spacing, cfg.data.target_spacing, strict=False)
+            ]
+        largest = [max(a, b) for a, b in zip(largest, shape[:dims], strict=False)]
+    fitted = []
+    for want, have in zip(patch, largest, strict=False):
+        cap = -(-have // factor) * factor if have else want
+        fitted.append(max(factor, min(want, cap)))
+    return fitted

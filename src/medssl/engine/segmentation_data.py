@@ -1,0 +1,137 @@
+"""Lightning data module for segmentation: labelled patches, an unlabelled pool, whole val cases.
+
+Every training batch is ``{"labeled": {"image", "label"}, "unlabeled": {"image"}}`` (the second
+only for methods that use it), so semi-supervised methods see the two streams side by side.
+The deterministic part of each pipeline is cached by MONAI's CacheDataset; an epoch is a fixed
+number of steps, independent of how many cases there are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import CombinedLoader
+from monai.data import CacheDataset, DataLoader, Dataset
+from monai.transforms import Compose
+
+from medssl.data.dataset import Case
+from medssl.data.dataset import Dataset as MedDataset
+from medssl.data.transforms import intensity_kind, load_and_normalise, random_patches
+from medssl.engine.checkpoint import plain_tensors
+from medssl.engine.config import DataConfig
+
+
+def case_record(case: Case, with_label: bool) -> dict[str, Any]:
+    """A MONAI data dict: one path or the channel list, plus the label path and the id."""
+    image = [str(p) for p in case.images]
+    record: dict[str, Any] = {"image": image[0] if len(image) == 1 else image, "id": case.id}
+    if with_label:
+        record["label"] = str(case.label)
+    return record
+
+
+class _Steps(torch.utils.data.Dataset):
+    """Repeats a (cached) dataset so that one epoch has ``length`` samples."""
+
+    def __init__(self, base: torch.utils.data.Dataset, length: int) -> None:
+        self.base, self.length = base, max(length, 1)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Any:
+        return self.base[index % len(self.base)]
+
+
+class SegmentationData(L.LightningDataModule):
+    def __init__(
+        self,
+        dataset: MedDataset,
+        split: dict[str, list[str]],
+        cfg: DataConfig,
+        info: dict[str, Any],
+        use_unlabeled: bool,
+        steps_per_epoch: int = 250,
+    ) -> None:
+        super().__init__()
+        self.dataset, self.split, self.cfg, self.info = dataset, split, cfg, info
+        self.use_unlabeled = use_unlabeled and bool(split["unlabeled"])
+        self.steps_per_epoch = steps_per_epoch
+        self.intensity = intensity_kind(dataset.channel_names, cfg.intensity)
+        self.slice_2d = info["spatial_dims"] == 2 and info["data_dims"] == 3
+
+    def _records(self, key: str, with_label: bool) -> list[dict[str, Any]]:
+        return [case_record(self.dataset.case(i), with_label) for i in self.split[key]]
+
+    def prefix(self, with_label: bool) -> list:
+        return load_and_normalise(
+            with_label,
+            intensity=self.intensity,
+            target_spacing=self.cfg.target_spacing,
+            ct_window=self.cfg.ct_window,
+            data_dims=self.info["data_dims"],
+        )
+
+    def _train_set(self, key: str, with_label: bool, batch: int) -> torch.utils.data.Dataset:
+        transform = Compose(
+            self.prefix(with_label)
+            + random_patches(
+                self.cfg.patch_size,
+                with_label,
+                self.slice_2d,
+                foreground_ratio=self.cfg.foreground_ratio,
+                augment=self.cfg.augment,
+            )
+        )
+        records = self._records(key, with_label)
+        base = (
+            CacheDataset(records, transform, progress=False, num_workers=None)
+            if self.cfg.cache
+            else Dataset(records, transform)
+        )
+        return _Steps(base, self.steps_per_epoch * batch)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit"):
+            self.labeled_set = self._train_set("labeled", True, self.cfg.batch_size)
+            if self.use_unlabeled:
+                self.unlabeled_set = self._train_set(
+                    "unlabeled", False, self.cfg.unlabeled_batch_size
+                )
+        if stage in (None, "fit", "validate"):
+            records = self._records("val", True)
+            transform = Compose(self.prefix(True))
+            self.val_set = (
+                CacheDataset(records, transform, progress=False)
+                if self.cfg.cache
+                else Dataset(records, transform)
+            )
+
+    def _loader(self, data, batch: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            data,
+            batch_size=batch,
+            shuffle=shuffle,
+            num_workers=self.cfg.num_workers,
+            persistent_workers=self.cfg.num_workers > 0,
+            drop_last=shuffle,
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # MetaTensor bookkeeping slows every op and is not needed past the pipeline.
+        return plain_tensors(batch)
+
+    def train_dataloader(self):
+        loaders = {"labeled": self._loader(self.labeled_set, self.cfg.batch_size, True)}
+        if self.use_unlabeled:
+            loaders["unlabeled"] = self._loader(
+                self.unlabeled_set, self.cfg.unlabeled_batch_size, True
+            )
+        return CombinedLoader(loaders, mode="max_size_cycle")
+
+    def val_dataloader(self):
+        if not self.split["val"]:
+            return []
+        return self._loader(self.val_set, 1, False)

@@ -1,0 +1,251 @@
+"""``data check`` finds nothing in the real datasets and everything ``data corrupt`` plants."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from medssl.data import corrupt
+from medssl.data.check import Problem, check_dataset, format_report
+from medssl.data.corrupt import KINDS, corrupt_dataset
+from medssl.data.io import LandmarkSet, MedImage, write_image, write_landmarks
+from medssl.errors import DataError
+
+SHARED = [
+    "la2018",
+    "acdc",
+    "adrenalmnist3d",
+    "pneumoniamnist",
+    "cephalometric",
+    "jsrt",
+    "brats2018",
+    "oasis2d",
+    "bigneuron",
+    "colonoscopy",
+    "fundus",
+    "smoke",
+]
+# The kind data check reports for each planted kind (a cut file cannot even be read).
+REPORTED = {kind: kind for kind in KINDS} | {"truncated": "unreadable"}
+
+
+@pytest.mark.parametrize("folder", SHARED)
+def test_shared_datasets_are_clean(shared_data, folder):
+    problems = check_dataset(shared_data / folder)
+    assert problems == [], format_report(problems)
+
+
+def small_copy(shared_data: Path, folder: str, n: int, dest: Path) -> Path:
+    """The first ``n`` labelled cases of a shared nnU-Net dataset, with its json files."""
+    src = shared_data / folder
+    for sub in ("imagesTr", "labelsTr"):
+        (dest / sub).mkdir(parents=True)
+    for name in ("dataset.json", "splits.json"):
+        if (src / name).is_file():
+            shutil.copy(src / name, dest / name)
+    for label in sorted((src / "labelsTr").iterdir())[:n]:
+        case = label.name[: -len(".nii.gz")]
+        shutil.copy(label, dest / "labelsTr" / label.name)
+        shutil.copy(src / "imagesTr" / f"{case}_0000.nii.gz", dest / "imagesTr")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def acdc_small(shared_data, tmp_path_factory) -> Path:
+    return small_copy(shared_data, "acdc", 8, tmp_path_factory.mktemp("acdc") / "src")
+
+
+@pytest.mark.parametrize("folder", ["la2018", "acdc"])
+def test_every_planted_problem_is_reported_once(shared_data, tmp_path, folder):
+    src = small_copy(shared_data, folder, 8, tmp_path / "src")
+    assert check_dataset(src) == []
+    planted = corrupt_dataset(src, tmp_path / "out", fraction=0.2, seed=1)
+    assert sorted(p.kind for p in planted) == sorted(KINDS)
+    problems = check_dataset(tmp_path / "out")
+    found = sorted((p.path, p.kind) for p in problems)
+    assert found == sorted((p.file, REPORTED[p.kind]) for p in planted), format_report(problems)
+    assert all(str(p).startswith(f"{p.path}: ") for p in problems)
+    bad_value = next(p for p in problems if p.kind == "label_value")
+    assert "label values" in bad_value.message and "allowed: 0, 1" in bad_value.message
+    records = json.loads((tmp_path / "out" / "corruptions.json").read_text())
+    assert records == [
+        {"case": p.case, "file": p.file.relative_to(tmp_path / "out").as_posix(), "kind": p.kind}
+        for p in planted
+    ]
+
+
+def test_corrupt_is_deterministic_and_honours_fraction(acdc_small, tmp_path):
+    first = corrupt_dataset(acdc_small, tmp_path / "a", kinds=["empty_label", "nan"], seed=5)
+    again = corrupt_dataset(acdc_small, tmp_path / "b", kinds=["empty_label", "nan"], seed=5)
+    assert [(p.case, p.kind) for p in first] == [(p.case, p.kind) for p in again]
+    everything = corrupt_dataset(acdc_small, tmp_path / "c", fraction=1.0, kinds=["empty_label"])
+    assert len(everything) == 8
+    assert {p.kind for p in check_dataset(tmp_path / "c")} == {"empty_label"}
+
+
+def test_corrupt_refuses_existing_out(acdc_small, tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DataError, match="exists; choose a new OUT or delete it"):
+        corrupt_dataset(acdc_small, tmp_path / "out")
+
+
+def test_corrupt_refuses_unknown_kind(acdc_small, tmp_path):
+    with pytest.raises(DataError, match="unknown corruption kind"):
+        corrupt_dataset(acdc_small, tmp_path / "out", kinds=["melted"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_removes_partial_out(acdc_small, tmp_path, monkeypatch):
+    def fail(case, ds):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setitem(corrupt.PLANTERS, "nan", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        corrupt_dataset(acdc_small, tmp_path / "out", kinds=["nan"])
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# problems corrupt does not plant
+# ------------------------------------------------------------------------------------------
+
+
+def _nnunet(root: Path, cases: dict[str, tuple[list[np.ndarray], np.ndarray | None]]) -> Path:
+    """A tiny nnU-Net dataset: {case: ([channel arrays], label or None)}, labels 0-2."""
+    for sub in ("imagesTr", "labelsTr"):
+        (root / sub).mkdir(parents=True)
+    n_channels = max(len(images) for images, _ in cases.values())
+    for case, (images, label) in cases.items():
+        for k, array in enumerate(images):
+            write_image(root / "imagesTr" / f"{case}_{k:04d}.nii.gz", MedImage.from_array(array))
+        if label is not None:
+            write_image(root / "labelsTr" / f"{case}.nii.gz", MedImage.from_array(label))
+    meta = {
+        "tensorImageSize": "3D",
+        "channel_names": {str(k): f"c{k}" for k in range(n_channels)},
+        "labels": {"background": 0, "a": 1, "b": 2},
+        "file_ending": ".nii.gz",
+    }
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return root
+
+
+def _label(*values: int) -> np.ndarray:
+    label = np.zeros((6, 6, 4), np.uint8)
+    label.flat[: len(values)] = values
+    return label
+
+
+def test_absent_class_is_fine_but_channels_and_4d_are_not(tmp_path):
+    img = np.ones((6, 6, 4), np.int16)
+    root = _nnunet(
+        tmp_path,
+        {
+            "absent_class": ([img, img], _label(2)),
+            "odd_channel": ([img, np.ones((6, 5, 4), np.int16)], _label(1)),
+            "four_d": ([img, img], _label(1)),
+        },
+    )
+    four_d = root / "imagesTr" / "four_d_0001.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((6, 6, 4, 2), np.int16), np.eye(4)), four_d)
+    problems = check_dataset(root)
+    assert sorted((p.path.name, p.kind) for p in problems) == [
+        ("four_d_0001.nii.gz", "dim4d"),
+        ("odd_channel_0001.nii.gz", "channels"),
+    ]
+
+
+def test_missing_files_referenced_by_dataset_json(tmp_path):
+    (tmp_path / "images").mkdir()
+    write_image(tmp_path / "images" / "a.png", MedImage.from_array(np.ones((5, 5), np.uint8)))
+    meta = {
+        "tensorImageSize": "2D",
+        "labels": {"background": 0, "x": 1},
+        "training": [
+            {"image": "./images/a.png", "label": "./masks/a.png"},
+            {"image": "./images/b.png", "label": None},
+        ],
+    }
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    problems = check_dataset(tmp_path)
+    assert sorted((p.path.name, p.kind) for p in problems) == [
+        ("a.png", "missing"),
+        ("b.png", "missing"),
+    ]
+    assert all("file not found" in p.message for p in problems)
+
+
+def test_medmnist_nan_and_length_mismatch(tmp_path):
+    images = np.zeros((4, 5, 5), np.float32)
+    images[1, 2, 2] = np.nan
+    np.savez(
+        tmp_path / "bad.npz",
+        train_images=images,
+        train_labels=np.zeros((3, 1), np.uint8),
+    )
+    problems = check_dataset(tmp_path)
+    assert sorted(p.kind for p in problems) == ["medmnist", "nan"]
+    assert all(p.path == tmp_path / "bad.npz" for p in problems)
+
+
+def test_swc_parents_and_missing_tracings(tmp_path):
+    for sub in ("images", "swc"):
+        (tmp_path / sub).mkdir()
+    write_image(tmp_path / "images" / "n.nii.gz", MedImage.from_array(np.ones((8, 8), np.uint8)))
+    (tmp_path / "swc" / "n.swc").write_text("1 1 1 1 0 1 -1\n2 3 2 2 0 1 7\n")
+    item = {
+        "id": "n",
+        "ndim": 2,
+        "image": "images/n.nii.gz",
+        "swc": "swc/n.swc",
+        "swc_auto": {"app2": "swc_auto/app2/n.swc"},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"items": [item]}))
+    problems = check_dataset(tmp_path)
+    assert sorted((p.path.name, p.kind) for p in problems) == [("n.swc", "missing"), ("n.swc", "swc")]
+
+
+def test_landmarks_outside_the_image(tmp_path):
+    (tmp_path / "images").mkdir()
+    write_image(tmp_path / "images" / "c.png", MedImage.from_array(np.zeros((10, 8), np.uint8)))
+    points = np.array([[10.0, 8.0], [10.5, 3.0], [np.nan, np.nan]])
+    write_landmarks(
+        tmp_path / "landmarks.json",
+        LandmarkSet(names=["p", "q", "r"], cases={"c": {"annotator1": points}}),
+    )
+    problems = check_dataset(tmp_path)
+    assert [p.kind for p in problems] == ["landmark"]
+    assert "landmarks q lie outside the 10 x 8 image" in problems[0].message
+
+
+def test_manifest_rows_with_missing_files(tmp_path):
+    (tmp_path / "images").mkdir()
+    write_image(
+        tmp_path / "images" / "a.nii.gz", MedImage.from_array(np.ones((4, 4, 4), np.int16))
+    )
+    (tmp_path / "manifest.csv").write_text(
+        "image,mask,label\nimages/a.nii.gz,masks/a.nii.gz,0\nimages/b.nii.gz,,1\n"
+    )
+    problems = check_dataset(tmp_path)
+    assert sorted((p.path.name, p.kind) for p in problems) == [
+        ("a.nii.gz", "missing"),
+        ("b.nii.gz", "missing"),
+    ]
+
+
+def test_format_report():
+    problems = [
+        Problem(Path("x/a.nii.gz"), "label map is all background", "empty_label"),
+        Problem(Path("x/b.nii.gz"), "image has 3 NaN/inf voxels", "nan"),
+    ]
+    assert format_report(problems).splitlines() == [
+        "x/a.nii.gz: label map is all background",
+        "x/b.nii.gz: image has 3 NaN/inf voxels",
+        "2 problems in 2 files (1 empty_label, 1 nan)",
+    ]
+    assert format_report([]) == "no problems found"
