@@ -17,3 +17,40 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA}: shared datasets not found; put ../shared beside the checkout")
     return SHARED_DATA
+
+
+TINY_SEG_CONFIG = {
+    "data": {
+        "patch_size": [32, 32, 32],
+        "batch_size": 1,
+        "unlabeled_batch_size": 1,
+        "val_cases": 1,
+    },
+    "net": {"channels": [8, 16, 32], "num_res_units": 0},
+    "train": {"val_every": 2, "log_every": 1, "sw_batch_size": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def seg_phantom(tmp_path_factory) -> Path:
+    """A small seg3d phantom (8 cases: 4 labelled, 4 unlabelled), generated once per session."""
+    from medssl.data.phantom import make_phantom
+
+    return make_phantom(tmp_path_factory.mktemp("phantom") / "seg3d", "seg3d", cases=8, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(seg_phantom, tmp_path_factory) -> Path:
+    """A supervised run trained for a few steps on ``seg_phantom`` (shared by read-only tests)."""
+    from medssl import api
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return api.train(
+        seg_phantom,
+        method="supervised",
+        out=out,
+        labeled=2,
+        profile="cpu",
+        max_steps=4,
+        config=TINY_SEG_CONFIG,
+    )

@@ -18,7 +18,7 @@ from medssl.engine.module import get_method, method_names
 from medssl.engine.profiles import resolve_config
 from medssl.engine.run import read_run
 from medssl.engine.train import train as _train
-from medssl.errors import ConfigError
+from medssl.errors import CheckpointError, ConfigError, file_error
 
 
 def parse_labeled(value: str | int | float | None) -> int | float | None:
@@ -52,6 +52,13 @@ def train(
     """Train a method; returns the run directory."""
     method_cls = get_method(task, method)
     if resume:
+        if not (Path(out) / "config.yaml").is_file():
+            raise file_error(
+                out,
+                "nothing to resume (no run here)",
+                "drop --resume to start a new run",
+                CheckpointError,
+            )
         saved, _ = read_run(out)
         file_values = saved
         profile = saved.get("profile", profile)

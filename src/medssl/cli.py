@@ -203,6 +203,9 @@ def list_methods(task: str = "segmentation"):
 
 
 def main() -> None:
+    from medssl.logs import quiet_third_party
+
+    quiet_third_party()
     try:
         app(standalone_mode=False)
     except MedsslError as error:
@@ -218,6 +221,12 @@ def main() -> None:
             sys.exit(error.exit_code)
         if isinstance(error, click.exceptions.Abort):
             sys.exit(130)
+        from medssl.errors import user_error_in
+
+        user = user_error_in(error)
+        if user is not None:
+            err.print(f"error: {user}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(user.exit_code)
         message = _known_failure(error)
         if message is None:
             raise

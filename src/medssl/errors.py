@@ -29,3 +29,15 @@ class CheckpointError(MedsslError):
 def file_error(path: str | Path, problem: str, fix: str, cls: type[MedsslError] = DataError):
     """Return ``cls`` with the one-line message ``"<path>: <problem>; <fix>"``."""
     return cls(f"{path}: {problem}; {fix}")
+
+
+def user_error_in(exc: BaseException) -> MedsslError | None:
+    """The MedsslError behind ``exc``, if any: MONAI and Lightning wrap exceptions raised
+    inside transforms and hooks (``RuntimeError("applying transform ...") from err``)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, MedsslError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None

@@ -115,6 +115,10 @@ def test_corrupt_removes_partial_out(acdc_small, tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------
 
 
+def _volume(array: np.ndarray) -> MedImage:
+    return MedImage.from_array(array, spacing=(1.0,) * array.ndim)
+
+
 def _nnunet(root: Path, cases: dict[str, tuple[list[np.ndarray], np.ndarray | None]]) -> Path:
     """A tiny nnU-Net dataset: {case: ([channel arrays], label or None)}, labels 0-2."""
     for sub in ("imagesTr", "labelsTr"):
@@ -122,9 +126,9 @@ def _nnunet(root: Path, cases: dict[str, tuple[list[np.ndarray], np.ndarray | No
     n_channels = max(len(images) for images, _ in cases.values())
     for case, (images, label) in cases.items():
         for k, array in enumerate(images):
-            write_image(root / "imagesTr" / f"{case}_{k:04d}.nii.gz", MedImage.from_array(array))
+            write_image(root / "imagesTr" / f"{case}_{k:04d}.nii.gz", _volume(array))
         if label is not None:
-            write_image(root / "labelsTr" / f"{case}.nii.gz", MedImage.from_array(label))
+            write_image(root / "labelsTr" / f"{case}.nii.gz", _volume(label))
     meta = {
         "tensorImageSize": "3D",
         "channel_names": {str(k): f"c{k}" for k in range(n_channels)},
@@ -160,6 +164,16 @@ def test_absent_class_is_fine_but_channels_and_4d_are_not(tmp_path):
     ]
 
 
+def test_region_labels_allow_their_members(tmp_path):
+    root = _nnunet(tmp_path, {"a": ([np.ones((6, 6, 4), np.int16)], _label(1, 2))})
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["labels"] = {"background": 0, "whole": [1, 2], "core": [2]}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    assert check_dataset(root) == []
+    write_image(root / "labelsTr" / "a.nii.gz", _volume(_label(1, 3)))
+    assert [p.kind for p in check_dataset(root)] == ["label_value"]
+
+
 def test_missing_files_referenced_by_dataset_json(tmp_path):
     (tmp_path / "images").mkdir()
     write_image(tmp_path / "images" / "a.png", MedImage.from_array(np.ones((5, 5), np.uint8)))
@@ -180,17 +194,18 @@ def test_missing_files_referenced_by_dataset_json(tmp_path):
     assert all("file not found" in p.message for p in problems)
 
 
-def test_medmnist_nan_and_length_mismatch(tmp_path):
+@pytest.mark.parametrize(
+    ("labels", "kind", "text"),
+    [(np.zeros((3, 1), np.uint8), "medmnist", "4 train_images but 3"), (None, "nan", "1 NaN")],
+)
+def test_medmnist_nan_and_length_mismatch(tmp_path, labels, kind, text):
     images = np.zeros((4, 5, 5), np.float32)
     images[1, 2, 2] = np.nan
-    np.savez(
-        tmp_path / "bad.npz",
-        train_images=images,
-        train_labels=np.zeros((3, 1), np.uint8),
-    )
+    arrays = {"train_images": images} | ({"train_labels": labels} if labels is not None else {})
+    np.savez(tmp_path / "bad.npz", **arrays)
     problems = check_dataset(tmp_path)
-    assert sorted(p.kind for p in problems) == ["medmnist", "nan"]
-    assert all(p.path == tmp_path / "bad.npz" for p in problems)
+    assert [(p.path, p.kind) for p in problems] == [(tmp_path / "bad.npz", kind)]
+    assert text in problems[0].message
 
 
 def test_swc_parents_and_missing_tracings(tmp_path):
@@ -207,7 +222,10 @@ def test_swc_parents_and_missing_tracings(tmp_path):
     }
     (tmp_path / "manifest.json").write_text(json.dumps({"items": [item]}))
     problems = check_dataset(tmp_path)
-    assert sorted((p.path.name, p.kind) for p in problems) == [("n.swc", "missing"), ("n.swc", "swc")]
+    assert sorted((p.path.name, p.kind) for p in problems) == [
+        ("n.swc", "missing"),
+        ("n.swc", "swc"),
+    ]
 
 
 def test_landmarks_outside_the_image(tmp_path):
@@ -225,9 +243,7 @@ def test_landmarks_outside_the_image(tmp_path):
 
 def test_manifest_rows_with_missing_files(tmp_path):
     (tmp_path / "images").mkdir()
-    write_image(
-        tmp_path / "images" / "a.nii.gz", MedImage.from_array(np.ones((4, 4, 4), np.int16))
-    )
+    write_image(tmp_path / "images" / "a.nii.gz", _volume(np.ones((4, 4, 4), np.int16)))
     (tmp_path / "manifest.csv").write_text(
         "image,mask,label\nimages/a.nii.gz,masks/a.nii.gz,0\nimages/b.nii.gz,,1\n"
     )

@@ -513,3 +513,18 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> Non
 def test_write_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"\.nii\.gz, \.nii, \.nrrd, \.mha, \.png"):
         write_image(tmp_path / "x.jpg", MedImage.from_array(np.zeros((4, 4), np.uint8)))
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (MedImage.from_array(np.zeros((4, 4, 4), np.float16)), "dtype float16"),
+        (MedImage.from_array(np.zeros((4, 4, 4)), direction=np.ones((3, 3))), "orthonormal"),
+    ],
+    ids=["float16", "direction"],
+)
+def test_unwritable_image_is_refused_before_writing(tmp_path: Path, image, match) -> None:
+    with pytest.raises(DataError, match=match) as exc:
+        write_image(tmp_path / "x.nii.gz", image)
+    _raises_one_line(exc, "x.nii.gz")
+    assert list(tmp_path.iterdir()) == []

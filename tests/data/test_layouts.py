@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ SHARED = [
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def shared(path: Path):
     """Each shared dataset is read once per session (the 3D npz takes a second to decompress)."""
     return load_dataset(path)
@@ -227,7 +227,9 @@ def test_landmarks_with_classes(tmp_path):
     (tmp_path / "images").mkdir()
     cases = {}
     for i in range(3):
-        write_image(tmp_path / "images" / f"lm_{i}.png", MedImage.from_array(np.zeros((8, 6), np.uint8)))
+        write_image(
+            tmp_path / "images" / f"lm_{i}.png", MedImage.from_array(np.zeros((8, 6), np.uint8))
+        )
         cases[f"lm_{i}"] = {"annotator1": np.array([[1.0, 2.0], [3.0, 4.0]])}
     extra = {"classes": {"lm_0": 1, "lm_1": 0, "lm_2": 1}, "class_names": ["normal", "abnormal"]}
     write_landmarks(
@@ -253,3 +255,19 @@ def test_multidomain_duplicate_ids_are_refused(tmp_path):
     with pytest.raises(DataError, match="case id '1'"):
         load_dataset(tmp_path)
     assert len(load_dataset(tmp_path, domains=["b"]).cases) == 1
+
+
+def test_msd_style_labels_and_modality(tmp_path):
+    meta = {
+        "modality": {"0": "MRI"},
+        "labels": {"0": "background", "1": "left atrium"},
+        "training": [{"image": "./imagesTr/la_003.nii.gz", "label": "./labelsTr/la_003.nii.gz"}],
+        "test": ["./imagesTs/la_001.nii.gz"],
+    }
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    ds = load_dataset(tmp_path)
+    assert ds.layout == "msd"
+    assert ds.labels == {"background": 0, "left atrium": 1}
+    assert ds.channel_names == {"0": "MRI"}
+    assert ds.case("la_003").images == [tmp_path / "imagesTr" / "la_003.nii.gz"]
+    assert ds.case("la_001").meta["split"] == "test" and not ds.case("la_001").has_label

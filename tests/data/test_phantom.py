@@ -91,10 +91,11 @@ def test_shape_primitives():
 
 
 def test_balanced_labels_and_stratified_split():
-    rng = np.random.default_rng(0)
-    labels = phantom.balanced_labels(20, rng)
-    assert labels.sum() == 10
-    split = np.array(phantom.stratified_split(labels, rng))
+    labels = phantom.balanced_labels(20, 0, "cls3d")
+    assert labels.sum() == 10 and 0 < labels[::2].sum() < 10
+    np.testing.assert_array_equal(phantom.balanced_labels(7, 0, "cls3d"), labels[:7])
+    assert not np.array_equal(phantom.balanced_labels(20, 1, "cls3d"), labels)
+    split = np.array(phantom.stratified_split(labels, np.random.default_rng(0)))
     for cls in (0, 1):
         assert (split[labels == cls] == "val").sum() == 2
 
@@ -159,9 +160,11 @@ def test_landmark_and_cls_determinism(tmp_path, cls3d, landmark2d):
     assert json.loads((lm / "landmarks.json").read_text()) == json.loads(
         (landmark2d / "landmarks.json").read_text()
     )
-    cls = make_phantom(tmp_path / "cls", "cls3d", cases=CLS_CASES, seed=3)
-    name = "images/case_000.nii.gz"
-    assert not np.array_equal(voxels(cls3d / name), voxels(cls / name))
+    name = "images/case_001.nii.gz"
+    prefix = make_phantom(tmp_path / "prefix", "cls3d", cases=2)
+    np.testing.assert_array_equal(voxels(cls3d / name), voxels(prefix / name))
+    other = make_phantom(tmp_path / "other", "cls3d", cases=2, seed=3)
+    assert not np.array_equal(voxels(cls3d / name), voxels(other / name))
 
 
 # ------------------------------------------------------------------------------------------

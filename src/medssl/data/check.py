@@ -17,11 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from medssl.data.dataset import Case, Dataset
 from medssl.data.io import read_image, read_npz, read_swc
-from medssl.data.layouts import detect_layout, load_dataset, npz_path
+from medssl.data.layouts import detect_layout, load_dataset, npz_path, split_ending
 from medssl.errors import DataError
 
 GEOMETRY_RTOL = 1e-4
@@ -77,7 +78,7 @@ def _message(err: DataError, path: Path) -> str:
 
 def _label_values(array: np.ndarray) -> np.ndarray:
     """Distinct values; ``bincount`` is several times faster than ``unique`` for uint8 maps."""
-    if array.dtype.kind in "ub" and array.size:
+    if array.dtype.kind in "ub" and array.dtype.itemsize <= 2 and array.size:
         return np.flatnonzero(np.bincount(array.reshape(-1).astype(np.intp, copy=False)))
     return np.unique(array)
 
@@ -108,10 +109,18 @@ def _value_problems(path: Path, array: np.ndarray, allowed: set[int] | None) -> 
     ]
 
 
-def _nan_problems(path: Path, array: np.ndarray) -> list[Problem]:
+def _non_finite(path: Path, array: np.ndarray) -> int:
+    """NaN/inf voxels in the file. SimpleITK's NIfTI reader (behind ``read_image``) silently
+    turns them into 0, so float NIfTI files are counted again from the file with nibabel."""
     if array.dtype.kind not in "fc":
-        return []
-    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        return 0
+    if split_ending(path.name)[1].lower() in (".nii", ".nii.gz"):
+        array = np.asanyarray(nib.load(path).dataobj)
+    return int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def _nan_problems(path: Path, array: np.ndarray) -> list[Problem]:
+    bad = _non_finite(path, array)
     if not bad:
         return []
     return [Problem(path, f"image has {bad} NaN/inf voxels; fix or replace the file", "nan")]
@@ -228,7 +237,7 @@ def _pair_problems(ref: FileInfo, other: FileInfo) -> list[Problem]:
     ]
 
 
-def _case_problems(case: Case, infos: list[FileInfo], expected: int | None) -> list[Problem]:
+def _case_problems(infos: list[FileInfo], expected: int | None) -> list[Problem]:
     """Dimensionality of the images, then shape/geometry of the rest against the first one."""
     problems = []
     usable = []
@@ -262,7 +271,7 @@ def check_files(ds: Dataset) -> tuple[list[Problem], dict[Path, FileInfo]]:
     majority = ds.spatial_dims or _majority_dims(first_images)
     for case in ds.cases:
         expected = case.meta.get("ndim") or majority
-        problems += _case_problems(case, by_case.get(case.id, []), expected)
+        problems += _case_problems(by_case.get(case.id, []), expected)
     infos = {i.path: i for files in by_case.values() for i in files}
     return problems, infos
 
@@ -334,20 +343,13 @@ def check_swc(ds: Dataset) -> list[Problem]:
 
 
 def check_medmnist(npz: Path) -> list[Problem]:
-    """Arrays must load, images and labels of a split must pair up, and hold no NaN/inf."""
+    """Arrays must load with images and labels paired up (``read_npz`` checks), and be finite."""
     try:
         splits = read_npz(npz)
     except DataError as err:
         return [Problem(npz, _message(err, npz), "medmnist")]
     problems = []
-    for split, part in splits.items():
-        if not part:
-            continue
-        images, labels = part
-        if labels is not None and len(labels) != len(images):
-            problems.append(
-                Problem(npz, f"{split}: {len(images)} images but {len(labels)} labels", "medmnist")
-            )
+    for split, (images, labels) in splits.items():
         for name, array in (("images", images), ("labels", labels)):
             if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
                 bad = int(array.size - np.count_nonzero(np.isfinite(array)))

@@ -52,18 +52,21 @@ def _is_volume(path: Path) -> bool:
     return header.spatial_dims == 3 and header.spatial_shape[2] > 1
 
 
-def supports(case: Case, kind: str) -> bool:
-    """Whether ``kind`` can be planted in ``case``'s files (its format and content allow it)."""
-    image = case.images[0] if case.images else None
-    if kind in ("shape", "label_value", "empty_label"):
-        return case.label is not None
-    if kind == "geometry":
-        return case.label is not None and _has_geometry(case.label)
-    if image is None or not image.is_file():
+def supports(ds: Dataset, case: Case, kind: str) -> bool:
+    """Whether ``kind`` can be planted in ``case``'s files (its format and content allow it).
+
+    A bad label value needs declared labels (dataset.json) to be bad against; NaN and geometry
+    need a format that stores them; a 2D slice needs a volume to be cut from.
+    """
+    label = case.label if case.label is not None and case.label.is_file() else None
+    image = case.images[0] if case.images and case.images[0].is_file() else None
+    if kind in ("shape", "empty_label", "label_value", "geometry"):
+        if label is None:
+            return False
+        return {"label_value": bool(ds.labels), "geometry": _has_geometry(label)}.get(kind, True)
+    if image is None:
         return False
-    if kind == "truncated":
-        return True
-    return _has_geometry(image) and (kind == "nan" or _is_volume(image))
+    return kind == "truncated" or (_has_geometry(image) and (kind == "nan" or _is_volume(image)))
 
 
 def _plan(ds: Dataset, kinds: Sequence[str], fraction: float, seed: int) -> list[tuple[Case, str]]:
@@ -78,7 +81,7 @@ def _plan(ds: Dataset, kinds: Sequence[str], fraction: float, seed: int) -> list
     plan = []
     for i in range(wanted):
         kind = kinds[i % len(kinds)]
-        case = next((c for c in order if c.id not in used and supports(c, kind)), None)
+        case = next((c for c in order if c.id not in used and supports(ds, c, kind)), None)
         if case is not None:
             used.add(case.id)
             plan.append((case, kind))
@@ -107,9 +110,11 @@ def _truncate(case: Case, ds: Dataset) -> Path:
 
 
 def _crop_label(case: Case, ds: Dataset) -> Path:
+    """Drop one row of voxels, from the end with less foreground, so the map stays non-empty."""
     label = read_image(case.label)
-    cut = max(1, label.array.shape[0] // 4)
-    _rewrite(case.label, label, label.array[:-cut])
+    array = label.array
+    first, last = np.count_nonzero(array[0]), np.count_nonzero(array[-1])
+    _rewrite(case.label, label, array[:-1] if last <= first else array[1:])
     return case.label
 
 
@@ -175,13 +180,13 @@ PLANTERS: dict[str, Callable[[Case, Dataset], Path]] = {
 def _kinds(kinds: Sequence[str] | None, ds: Dataset, src: Path) -> list[str]:
     """Requested kinds (validated), or by default every kind some case of ``ds`` can carry."""
     if kinds is None:
-        return [k for k in KINDS if any(supports(c, k) for c in ds.cases)]
+        return [k for k in KINDS if any(supports(ds, c, k) for c in ds.cases)]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise file_error(
             src, f"unknown corruption kind(s) {', '.join(unknown)}", f"choose from {KINDS}"
         )
-    impossible = [k for k in kinds if not any(supports(c, k) for c in ds.cases)]
+    impossible = [k for k in kinds if not any(supports(ds, c, k) for c in ds.cases)]
     if impossible:
         raise file_error(
             src,

@@ -29,7 +29,6 @@ import pydicom
 import SimpleITK as sitk
 from monai.data import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
-from numpy.lib.npyio import NpzFile
 from PIL import Image
 from pydicom.dataset import Dataset as DicomDataset
 from pydicom.errors import InvalidDicomError
@@ -740,7 +739,8 @@ def write_image(path: str | Path, image: MedImage) -> None:
         pixels = _png_pixels(p, image)
         _atomic_write(p, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
     else:
-        _atomic_write(p, lambda tmp: _write_itk(p, tmp, image))
+        itk_image = _itk_image(p, image)
+        _atomic_write(p, lambda tmp: _write_itk(p, tmp, itk_image))
 
 
 def _png_pixels(path: Path, image: MedImage) -> np.ndarray:
@@ -760,22 +760,35 @@ def _png_pixels(path: Path, image: MedImage) -> np.ndarray:
     return np.ascontiguousarray(image.array.swapaxes(0, 1))
 
 
-def _write_itk(path: Path, tmp: Path, image: MedImage) -> None:
+def _itk_image(path: Path, image: MedImage) -> sitk.Image:
+    """Checked before any file exists: the dtype ITK can store and a valid direction."""
     array = image.array.astype(np.uint8) if image.array.dtype == bool else image.array
-    try:
-        itk_image = sitk.GetImageFromArray(
-            np.ascontiguousarray(_flip_index_order(array, image.spatial_dims)),
-            isVector=image.components > 1,
+    if array.dtype.kind not in "uif" or array.dtype == np.float16:
+        raise file_error(
+            path, f"cannot store dtype {array.dtype}", "cast to an integer type, float32 or float64"
         )
-        itk_image.SetSpacing(image.spacing)
-        itk_image.SetOrigin(image.origin)
-        itk_image.SetDirection(tuple(image.direction.ravel()))
+    d = image.spatial_dims
+    if not np.allclose(image.direction.T @ image.direction, np.eye(d), atol=1e-4):
+        raise file_error(
+            path, "direction is not orthonormal", "give unit, perpendicular axis directions"
+        )
+    itk_image = sitk.GetImageFromArray(
+        np.ascontiguousarray(_flip_index_order(array, d)), isVector=image.components > 1
+    )
+    itk_image.SetSpacing(image.spacing)
+    itk_image.SetOrigin(image.origin)
+    itk_image.SetDirection(tuple(image.direction.ravel()))
+    return itk_image
+
+
+def _write_itk(path: Path, tmp: Path, itk_image: sitk.Image) -> None:
+    try:
         sitk.WriteImage(itk_image, str(tmp), useCompression=True)
-    except (RuntimeError, TypeError) as err:
+    except RuntimeError as err:
         raise file_error(
             path,
             f"cannot be written ({_itk_reason(err)})",
-            "check the dtype (bool, integers, float32/64) and that the direction is orthonormal",
+            "check the folder is writable and has free space",
         ) from err
 
 
@@ -792,28 +805,34 @@ def read_npz(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]
     Any subset of train/val/test is valid (a test-only file is); labels may be absent.
     """
     p = _existing(path)
+    if not zipfile.is_zipfile(p):
+        raise file_error(p, "is not an .npz (zip) archive", "save the arrays with np.savez")
     try:
         archive = np.load(p, allow_pickle=False)
     except (zipfile.BadZipFile, *_PARSE_ERRORS) as err:
         raise file_error(p, f"is not a readable .npz ({_one_line(err)})", "re-download it") from err
-    if not isinstance(archive, NpzFile):
-        raise file_error(p, "holds one bare array, not an .npz archive", "save with np.savez")
     with archive:
         splits = _npz_splits(p, list(archive.files))
         try:
-            return {
-                split: (
-                    archive[f"{split}_images"],
-                    archive[f"{split}_labels"] if f"{split}_labels" in archive.files else None,
-                )
-                for split in splits
-            }
+            return {split: _npz_pair(p, archive, split) for split in splits}
         except (zipfile.BadZipFile, zlib.error, *_PARSE_ERRORS) as err:
             raise file_error(
                 p,
                 f"has an unreadable array ({_one_line(err)})",
                 "re-download it (numeric arrays only: pickled objects are refused)",
             ) from err
+
+
+def _npz_pair(path: Path, archive, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    images = archive[f"{split}_images"]
+    labels = archive[f"{split}_labels"] if f"{split}_labels" in archive.files else None
+    if labels is not None and len(labels) != len(images):
+        raise file_error(
+            path,
+            f"has {len(images)} {split}_images but {len(labels)} {split}_labels",
+            "give one label row per image",
+        )
+    return images, labels
 
 
 def _npz_splits(path: Path, keys: list[str]) -> list[str]:

@@ -122,22 +122,29 @@ def _spatial_dims(meta: dict[str, Any]) -> int | None:
 
 
 def _dataset(
-    root: Path, layout: str, cases: list[Case], meta: dict[str, Any], **kw: Any
+    root: Path,
+    layout: str,
+    cases: list[Case],
+    meta: dict[str, Any],
+    *,
+    labels: dict[str, int] | None = None,
+    file_ending: str | None = None,
+    task: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Dataset:
-    """A Dataset with the fields every dataset.json-based layout takes from the json."""
-    extra = {"dataset_json": meta, **kw.pop("extra", {})}
-    regions = _regions(meta)
-    if regions:
-        extra["regions"] = regions
+    """A Dataset whose labels, channels, dims, ending and spacing flag come from dataset.json."""
+    extra = {"dataset_json": meta, **(extra or {})}
+    if _regions(meta):
+        extra["regions"] = _regions(meta)
     return Dataset(
         root=root,
         layout=layout,
         cases=cases,
-        labels=kw.pop("labels", None) or _label_map(meta),
+        labels=labels or _label_map(meta),
         channel_names=_channel_names(meta),
-        spatial_dims=kw.pop("spatial_dims", None) or _spatial_dims(meta),
-        file_ending=kw.pop("file_ending", meta.get("file_ending", "")),
-        task=kw.pop("task", meta.get("task")),
+        spatial_dims=_spatial_dims(meta),
+        file_ending=file_ending if file_ending is not None else meta.get("file_ending", ""),
+        task=task or meta.get("task"),
         spacing_known=bool(meta.get("spacing_known", True)),
         extra=extra,
     )
@@ -393,7 +400,7 @@ def _class_of(labels: np.ndarray | None, index: int) -> int | np.ndarray | None:
 
 def _medmnist_labels(splits: dict[str, Any]) -> dict[str, int]:
     """The README's class names are not in the npz: name classes by their values (or columns)."""
-    labels = [np.asarray(y) for _, y in (s for s in splits.values() if s) if y is not None]
+    labels = [np.asarray(y) for _, y in splits.values() if y is not None]
     if not labels:
         return {}
     if labels[0].ndim == 2 and labels[0].shape[1] > 1:
@@ -411,10 +418,7 @@ def _read_medmnist(root: Path) -> Dataset:
     splits = read_npz(npz)
     cases = []
     spatial_dims = 2
-    for split, part in splits.items():
-        if not part:
-            continue
-        images, labels = part
+    for split, (images, labels) in splits.items():
         spatial_dims = 3 if images.ndim == 4 and images.shape[-1] > 4 else 2
         cases += [
             Case(

@@ -9,7 +9,7 @@ intensity, and landmark images come in random poses, so a model has to learn som
 
 Every random draw comes from a per-case generator seeded by ``(seed, kind, case index)``: the
 same seed gives byte-identical voxel data, and a smaller ``cases`` gives a prefix of a larger
-one (only class assignment and splits depend on the case count).
+one (only the cls3d train/val split depends on the case count).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def case_rng(seed: int, kind: str, index: int) -> np.random.Generator:
 
 
 def dataset_rng(seed: int, kind: str) -> np.random.Generator:
-    """The generator for dataset-level draws (class assignment, splits), apart from all cases."""
+    """The generator for dataset-level draws (the cls3d split), apart from all cases."""
     return np.random.default_rng([seed, 100 + KIND_CODE[kind]])
 
 
@@ -205,20 +205,28 @@ def random_rotation(rng: np.random.Generator, max_deg: tuple[float, float, float
     return rotation_matrix(tuple(math.radians(rng.uniform(-m, m)) for m in max_deg))
 
 
-def warp_coords(coords: np.ndarray, rng: np.random.Generator, amplitude_mm: float, sigma: float):
+def warp_coords(
+    coords: np.ndarray, rng: np.random.Generator, amplitude_mm: float, sigma: float
+) -> np.ndarray:
     """Coordinates displaced by a smooth random field: every shape drawn on them deforms."""
     disp = np.stack([smooth_field(coords.shape[1:], rng, sigma) for _ in range(coords.shape[0])])
     return coords + amplitude_mm * disp
 
 
-def balanced_labels(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A random 0/1 assignment with ``n // 2`` ones (class balance by construction)."""
-    labels = np.zeros(n, dtype=np.int64)
-    labels[: n // 2] = 1
-    return rng.permutation(labels)
+def balanced_labels(n: int, seed: int, kind: str) -> np.ndarray:
+    """0/1 per case with one of each in every pair (2k, 2k+1), in random order.
+
+    Balanced by construction (to within one for odd ``n``), and a case's class does not
+    depend on ``n``, so a smaller dataset stays a prefix of a larger one.
+    """
+    code = 200 + KIND_CODE[kind]
+    firsts = [int(np.random.default_rng([seed, code, k]).integers(2)) for k in range((n + 1) // 2)]
+    return np.array([(f + j) % 2 for f in firsts for j in (0, 1)][:n], dtype=np.int64)
 
 
-def stratified_split(labels: np.ndarray, rng: np.random.Generator, val_fraction: float = 0.2):
+def stratified_split(
+    labels: np.ndarray, rng: np.random.Generator, val_fraction: float = 0.2
+) -> list[str]:
     """``"train"``/``"val"`` per case, ``val_fraction`` of each class in val (>= 1 if >= 2)."""
     split = np.array(["train"] * len(labels), dtype=object)
     for cls in np.unique(labels):
@@ -233,14 +241,16 @@ def stratified_split(labels: np.ndarray, rng: np.random.Generator, val_fraction:
 # --------------------------------------------------------------------------------------------
 
 
-def _body(coords: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Elliptical body outline and its inner (non-fat) part; returns masks and the semi-axes."""
+def _body(
+    coords: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Elliptical body outline, its inner (non-fat) part and the semi-axes ``a``, ``b`` (mm)."""
     a, b = rng.uniform(39, 44), rng.uniform(29, 34)
     fat = rng.uniform(3.0, 6.0)
     level = ellipsoid_level(coords[:2], (0.0, 0.0), (a, b))
     body = level < 1.0
     inner = level < 1.0 - fat / min(a, b)
-    return body, inner, {"a": a, "b": b}
+    return body, inner, a, b
 
 
 def _organ(
@@ -275,7 +285,7 @@ def _lesions(
         centre = tuple(float(coords[(d, *idx)]) for d in range(3))
         radii = tuple(rng.uniform(3.5, 7.0) * rng.uniform(0.8, 1.2) for _ in range(3))
         level = ellipsoid_level(coords, centre, radii, random_rotation(rng, (90, 90, 90)))
-        out.append((level < 1.0 + 0.15 * rng.standard_normal(), host))
+        out.append((level < 1.0, host))
     return [(mask & organs[host], host) for mask, host in out]
 
 
@@ -290,8 +300,7 @@ def seg3d_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     grid = mm_grid(SEG_SHAPE, SEG_SPACING)
     coords = warp_coords(grid, rng, amplitude_mm=4.0, sigma=8.0)
     wobble = [smooth_field(SEG_SHAPE, rng, 5.0) for _ in range(2)]
-    body, inner, ax = _body(coords, rng)
-    a, b = ax["a"], ax["b"]
+    body, inner, a, b = _body(coords, rng)
 
     spine_y = b * 0.68
     spine = ellipsoid_level(coords[:2], (0.0, spine_y), (7.0, 6.5))
@@ -334,7 +343,9 @@ def seg3d_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return to_int16_hu(image), label
 
 
-def _ct_geometry(rng: np.random.Generator, spacing: tuple[float, ...], shape: tuple[int, ...]):
+def _ct_geometry(
+    rng: np.random.Generator, spacing: tuple[float, ...], shape: tuple[int, ...]
+) -> dict[str, tuple[float, ...]]:
     """A non-trivial origin (table position) for a volume centred near the scanner isocentre."""
     origin = tuple(
         -(n - 1) / 2 * s + rng.uniform(-30, 30) for n, s in zip(shape, spacing, strict=True)
@@ -442,9 +453,9 @@ def cls3d_case(rng: np.random.Generator, malignant: bool) -> tuple[np.ndarray, n
     if malignant:
         speckle = smooth_field(CLS_SHAPE, rng, 0.8)
         lesion = lesion_hu + rng.uniform(12, 28) * speckle
-        core = ndimage.distance_transform_edt(mask)
-        if rng.random() < 0.5:
-            lesion = lesion - 25.0 * (core > 0.6 * core.max())
+        if rng.random() < 0.5:  # necrotic core: the deepest part of the lesion, darker
+            depth_in = ndimage.distance_transform_edt(mask)
+            lesion = lesion - 25.0 * (depth_in > 0.6 * depth_in.max())
     else:
         lesion = lesion_hu + rng.uniform(1, 5) * texture
     image[mask] = lesion[mask]
@@ -458,9 +469,8 @@ def _write_cls3d(root: Path, n: int, seed: int) -> dict:
     """CSV manifest layout: images/, masks/, manifest.csv (stratified 80/20) and dataset.json."""
     (root / "images").mkdir()
     (root / "masks").mkdir()
-    shared_rng = dataset_rng(seed, "cls3d")
-    labels = balanced_labels(n, shared_rng)
-    split = stratified_split(labels, shared_rng)
+    labels = balanced_labels(n, seed, "cls3d")
+    split = stratified_split(labels, dataset_rng(seed, "cls3d"))
     rows = []
     for i in range(n):
         rng = case_rng(seed, "cls3d", i)
@@ -595,7 +605,7 @@ def render_skull(
 def _write_landmark2d(root: Path, n: int, seed: int) -> dict:
     """Landmark-set layout like ``shared/data/cephalometric``: images/ and landmarks.json."""
     (root / "images").mkdir()
-    classes = balanced_labels(n, dataset_rng(seed, "landmark2d"))
+    classes = balanced_labels(n, seed, "landmark2d")
     cases: dict[str, dict[str, np.ndarray]] = {}
     for i in range(n):
         rng = case_rng(seed, "landmark2d", i)
@@ -727,7 +737,8 @@ def make_phantom(out: str | Path, kind: str, cases: int | None = None, seed: int
     out = Path(out)
     _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()  # unlike tempfile.mkdtemp (0700), this honours the umask the result keeps
     try:
         # The BLAS calls here are many and tiny: threads only add spin-waiting (3x slower).
         with threadpool_limits(limits=1, user_api="blas"):

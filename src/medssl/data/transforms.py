@@ -15,11 +15,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import Any
+
+import numpy as np
 from monai import transforms as mt
+from monai.data import MetaTensor
+from monai.utils import ImageMetaKey, ensure_tuple
 
 from medssl.data.io import MedsslReader
 
 IMAGE, LABEL = "image", "label"
+
+
+class LoadMedImaged(mt.MapTransform):
+    """Load through :class:`MedsslReader` only.
+
+    MONAI's ``LoadImaged`` retries every other reader when the given one fails, which turns a
+    clear "truncated file" DataError into a wall of tracebacks; this keeps medssl's error.
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        super().__init__(keys)
+        self.reader = MedsslReader()
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            array, meta = self.reader.get_data(self.reader.read(d[key]))
+            meta[ImageMetaKey.FILENAME_OR_OBJ] = str(ensure_tuple(d[key])[0])
+            d[key] = MetaTensor.ensure_torch_and_prune_meta(
+                np.asarray(array, dtype=np.float32), meta
+            )
+        return d
 
 
 def intensity_kind(channel_names: dict[str, str], requested: str) -> str:
@@ -49,7 +76,7 @@ def load_and_normalise(
     """The deterministic, invertible prefix shared by training, validation and inference."""
     keys = [IMAGE, LABEL] if with_label else [IMAGE]
     steps: list = [
-        mt.LoadImaged(keys, reader=MedsslReader(), image_only=True),
+        LoadMedImaged(keys),
         mt.EnsureChannelFirstd(keys),
     ]
     if data_dims == 3:

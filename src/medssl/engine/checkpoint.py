@@ -20,7 +20,11 @@ from medssl.errors import CheckpointError, file_error
 
 def plain_tensors(obj: Any) -> Any:
     """Replace tensor subclasses (MONAI's MetaTensor) by plain tensors so weights_only can load."""
-    if isinstance(obj, torch.Tensor) and type(obj) is not torch.Tensor and not isinstance(obj, torch.nn.Parameter):
+    if (
+        isinstance(obj, torch.Tensor)
+        and type(obj) is not torch.Tensor
+        and not isinstance(obj, torch.nn.Parameter)
+    ):
         return obj.as_subclass(torch.Tensor)
     if isinstance(obj, dict):
         return type(obj)((k, plain_tensors(v)) for k, v in obj.items())

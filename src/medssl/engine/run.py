@@ -6,6 +6,7 @@ the command in each worker process: only rank 0 creates or clears the folder.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -95,6 +96,12 @@ def best_checkpoint(run_dir: Path) -> Path:
 
 class _AppendingWriter(ExperimentWriter):
     """Lightning's CSV writer deletes an existing metrics.csv; a resumed run must append to it."""
+
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        if os.path.isfile(self.metrics_file_path):  # resumed: keep the columns already written
+            with open(self.metrics_file_path, newline="") as fh:
+                self.metrics_keys = next(csv.reader(fh), [])
 
     def _check_log_dir_exists(self) -> None:  # noqa: D401 - Lightning hook
         return None

@@ -16,6 +16,7 @@ from medssl.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.profiles import data_dims
+from medssl.engine.progress import LineProgress
 from medssl.engine.run import (
     CKPT_DIR,
     RunLogger,
@@ -25,7 +26,7 @@ from medssl.engine.run import (
     write_split,
 )
 from medssl.engine.segmentation_data import SegmentationData
-from medssl.errors import CheckpointError, ConfigError, MedsslError, file_error
+from medssl.errors import CheckpointError, ConfigError, MedsslError, file_error, user_error_in
 
 
 def dataset_info(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
@@ -103,8 +104,9 @@ def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
     )
     callbacks: list = [checkpoint, LearningRateMonitor(logging_interval="step")]
     interactive = sys.stdout.isatty()
-    if interactive:
-        callbacks.append(RichProgressBar())
+    callbacks.append(
+        RichProgressBar() if interactive else LineProgress(cfg.train.val_every // 4 or 1)
+    )
     devices = cfg.train.devices
     return L.Trainer(
         default_root_dir=str(run_dir),
@@ -156,11 +158,18 @@ def train(
     last = run_dir / CKPT_DIR / "last.ckpt"
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
-    except BaseException:
+    except BaseException as error:
         # A run that failed before its first checkpoint leaves nothing behind.
         if created and not last.exists():
             shutil.rmtree(run_dir, ignore_errors=True)
+        user = user_error_in(error)
+        if user is not None and user is not error:
+            raise user from None  # the one-line message, not MONAI's wrapper
         raise
+    # The last validation may fall before max_steps: last.ckpt must hold the final weights.
+    trainer.save_checkpoint(last)
+    if is_worker_process():
+        return run_dir
     if not (run_dir / CKPT_DIR / "best.ckpt").exists() and last.exists():
         shutil.copyfile(last, run_dir / CKPT_DIR / "best.ckpt")
     return run_dir
