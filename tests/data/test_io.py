@@ -100,6 +100,121 @@ def test_trailing_singleton_z_stays_3d(shared_data: Path) -> None:
     assert read_header(shared_data / OASIS).spatial_shape == (160, 192, 1)
 
 
+def _sitk_reference(path: Path) -> tuple[np.ndarray, tuple, tuple, np.ndarray]:
+    """What SimpleITK itself reads: (x, y, z) voxels, spacing, origin, direction."""
+    ref = sitk.ReadImage(str(path))
+    d = ref.GetDimension()
+    array = sitk.GetArrayFromImage(ref).transpose(tuple(reversed(range(d))))
+    return array, ref.GetSpacing(), ref.GetOrigin(), np.array(ref.GetDirection()).reshape(d, d)
+
+
+def _assert_same_as_sitk(image: MedImage, path: Path) -> None:
+    array, spacing, origin, direction = _sitk_reference(path)
+    assert image.array.dtype == array.dtype and image.array.shape == array.shape
+    assert image.array.tobytes(order="F") == array.tobytes(order="F")  # bit-identical
+    assert image.spacing == spacing and image.origin == origin
+    np.testing.assert_array_equal(image.direction, direction)
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        LA,
+        LA.replace("imagesTr", "labelsTr").replace("_0000", ""),
+        "acdc/imagesTr/acdc_patient002_frame01_0000.nii.gz",
+        SPLEEN,
+        CT_RAS,
+        MR_LPS,
+        OASIS,
+    ],
+    ids=["la", "la_label", "acdc", "spleen_las", "ct_ras", "mr_lps", "oasis_z1"],
+)
+def test_nifti_voxels_and_geometry_match_simpleitk(shared_data: Path, rel: str) -> None:
+    """NIfTI voxels come from one decompression by medssl; all of it must equal SimpleITK's."""
+    path = shared_data / rel
+    image = read_image(path)
+    _assert_same_as_sitk(image, path)
+    assert image.array.flags.writeable and image.array.flags.f_contiguous
+
+
+# An orthonormal direction with anisotropic spacing and an offset: ITK refuses sheared affines.
+_ROTATED = np.eye(4)
+_ROTATED[:3, :3] = nib.eulerangles.euler2mat(0.3, -0.2, 0.1) @ np.diag([0.7, 0.8, 2.5])
+_ROTATED[:3, 3] = [10.0, -20.0, 30.5]
+
+
+def _float_volume(dtype=np.float32) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return (rng.normal(size=(7, 6, 5)) * 100).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "float32.nii.gz",
+        "float32.nii",
+        "float64.nii.gz",
+        "scaled.nii.gz",
+        "big_endian.nii",
+        "ext.nii",
+    ],
+)
+def test_finite_float_nifti_identical_to_simpleitk(tmp_path: Path, case: str) -> None:
+    name, suffix = case.split(".", 1)
+    header = nib.Nifti1Header(endianness=">" if name == "big_endian" else None)
+    data = _float_volume(np.float64 if name == "float64" else np.float32)
+    img = nib.Nifti1Image(data, _ROTATED, header)
+    if name == "scaled":  # ITK scales in double and casts back to the stored float type
+        img.header.set_slope_inter(2.7182817, -3.14159)
+    if name == "ext":  # an extension moves the voxels past byte 352
+        img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment"))
+    path = tmp_path / f"{name}.{suffix}"
+    nib.save(img, path)
+    image = read_image(path)
+    _assert_same_as_sitk(image, path)
+    np.testing.assert_allclose(image.array, nib.load(path).get_fdata(), rtol=1e-6)
+    np.testing.assert_allclose(image.affine_ras(), _ROTATED, atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_float_nifti_keeps_nan_and_inf(tmp_path: Path, suffix: str) -> None:
+    """SimpleITK's NIfTI reader turns NaN/inf into 0; read_image must keep them where they are."""
+    data = _float_volume()
+    bad = {(1, 2, 3): np.nan, (4, 0, 1): np.inf, (6, 5, 4): -np.inf, (0, 0, 0): np.nan}
+    for index, value in bad.items():
+        data[index] = value
+    path = tmp_path / f"nan{suffix}"
+    nib.save(nib.Nifti1Image(data, _ROTATED), path)
+    image = read_image(path)
+    assert image.array.dtype == np.float32
+    assert np.isnan(image.array[1, 2, 3]) and np.isnan(image.array[0, 0, 0])
+    assert image.array[4, 0, 1] == np.inf and image.array[6, 5, 4] == -np.inf
+    assert sorted(map(tuple, np.argwhere(~np.isfinite(image.array)).tolist())) == sorted(bad)
+    finite = np.isfinite(data)
+    np.testing.assert_array_equal(image.array[finite], data[finite])
+    array, spacing, origin, direction = _sitk_reference(path)
+    np.testing.assert_array_equal(image.array[finite], array[finite])
+    assert image.spacing == spacing and image.origin == origin
+    np.testing.assert_array_equal(image.direction, direction)
+
+
+def test_scaled_float_nifti_keeps_nan(tmp_path: Path) -> None:
+    data = _float_volume()
+    data[2, 3, 4] = np.nan
+    img = nib.Nifti1Image(data, _ROTATED)
+    img.header.set_slope_inter(2.0, 1.0)
+    nib.save(img, tmp_path / "scaled.nii.gz")
+    array = read_image(tmp_path / "scaled.nii.gz").array
+    assert array.dtype == np.float32
+    assert np.argwhere(np.isnan(array)).tolist() == [[2, 3, 4]]
+    finite = np.isfinite(data)
+    expected = (data[finite].astype(np.float64) * 2 + 1).astype(np.float32)
+    np.testing.assert_array_equal(array[finite], expected)
+    np.testing.assert_array_equal(
+        array[finite], _sitk_reference(tmp_path / "scaled.nii.gz")[0][finite]
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "shape", "spacing", "dtype"),
     [
@@ -468,6 +583,17 @@ def test_damaged_nifti(shared_data: Path, tmp_path: Path, damage: str) -> None:
     with pytest.raises(DataError) as exc:
         read_image(path)
     _raises_one_line(exc, path.name)
+
+
+def test_nifti_gzip_crc_is_checked(shared_data: Path, tmp_path: Path) -> None:
+    data = bytearray(
+        (shared_data / "smoke" / "clara_spleen8" / "spleen_8_label.nii.gz").read_bytes()
+    )
+    data[-8] ^= 0xFF  # the CRC-32 in the gzip trailer: every deflate block still decodes
+    (tmp_path / "crc.nii.gz").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="incorrect data check") as exc:
+        read_image(tmp_path / "crc.nii.gz")
+    _raises_one_line(exc, "crc.nii.gz")
 
 
 def test_truncated_uncompressed_nifti(shared_data: Path, tmp_path: Path) -> None:

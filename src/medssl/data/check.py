@@ -17,12 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from medssl.data.dataset import Case, Dataset
 from medssl.data.io import read_image, read_npz, read_swc
-from medssl.data.layouts import detect_layout, load_dataset, npz_path, split_ending
+from medssl.data.layouts import detect_layout, load_dataset, npz_path
 from medssl.errors import DataError
 
 GEOMETRY_RTOL = 1e-4
@@ -109,18 +108,15 @@ def _value_problems(path: Path, array: np.ndarray, allowed: set[int] | None) -> 
     ]
 
 
-def _non_finite(path: Path, array: np.ndarray) -> int:
-    """NaN/inf voxels in the file. SimpleITK's NIfTI reader (behind ``read_image``) silently
-    turns them into 0, so float NIfTI files are counted again from the file with nibabel."""
+def _non_finite(array: np.ndarray) -> int:
+    """NaN/inf voxels (``read_image`` keeps them, NIfTI included)."""
     if array.dtype.kind not in "fc":
         return 0
-    if split_ending(path.name)[1].lower() in (".nii", ".nii.gz"):
-        array = np.asanyarray(nib.load(path).dataobj)
     return int(array.size - np.count_nonzero(np.isfinite(array)))
 
 
 def _nan_problems(path: Path, array: np.ndarray) -> list[Problem]:
-    bad = _non_finite(path, array)
+    bad = _non_finite(array)
     if not bad:
         return []
     return [Problem(path, f"image has {bad} NaN/inf voxels; fix or replace the file", "nan")]

@@ -88,10 +88,11 @@ class SegmentationPredictor:
                 "evaluate on data of the task the run was trained for",
                 CheckpointError,
             )
-        if dataset.labels and len(dataset.labels) != info["num_classes"]:
+        names = sorted(dataset.labels, key=dataset.labels.get)
+        if dataset.labels and names != list(info["class_names"]):
             raise file_error(
                 dataset.root,
-                f"declares {len(dataset.labels)} labels, the model predicts {info['num_classes']}",
+                f"declares labels {names}, the model predicts {list(info['class_names'])}",
                 "evaluate on data of the task the run was trained for",
                 CheckpointError,
             )
