@@ -8,6 +8,7 @@ with the paper's defaults. The engine and the CLI look methods up here by name.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -42,7 +43,13 @@ def register_method(name: str):
 
 
 def get_method(task: str, name: str) -> type[MethodModule]:
-    return METHODS.get(f"{task}/{name}")
+    key = f"{task}/{name}"
+    if key in METHODS:
+        return METHODS.get(key)
+    known = method_names(task)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"available: {', '.join(known) or 'none yet'}"
+    raise ConfigError(f"unknown {task} method {name!r}; {hint} (medssl methods --task {task})")
 
 
 def method_names(task: str) -> list[str]:

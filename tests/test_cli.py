@@ -1,0 +1,94 @@
+"""The CLI contract: exit codes, one-line errors naming the file and the fix."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from medssl.cli import main
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["medssl", *map(str, args)])
+    with pytest.raises(SystemExit) as done:
+        main()
+    captured = capsys.readouterr()
+    return done.value.code or 0, captured.out, captured.err
+
+
+def test_methods_lists_supervised(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "methods")
+    assert code == 0 and "supervised" in out.split()
+
+
+def test_data_check_clean_and_corrupted(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
+    code, out, _ = run_cli(monkeypatch, capsys, "data", "check", seg_phantom)
+    assert code == 0 and "no problems" in out
+    bad = tmp_path / "bad"
+    code, _, _ = run_cli(monkeypatch, capsys, "data", "corrupt", seg_phantom, bad, "--kinds", "truncated,nan")
+    assert code == 0 and (bad / "corruptions.json").is_file()
+    code, out, _ = run_cli(monkeypatch, capsys, "data", "check", bad)
+    lines = [line for line in out.splitlines() if ".nii.gz:" in line]
+    assert code == 1 and len(lines) == 2
+    assert any("NaN" in line or "nan" in line.lower() for line in lines)
+
+
+def test_phantom_refuses_an_existing_folder(monkeypatch, capsys, seg_phantom: Path):
+    code, _, err = run_cli(monkeypatch, capsys, "data", "phantom", seg_phantom, "--kind", "seg3d")
+    assert code == 2 and str(seg_phantom) in err and err.strip().count("\n") == 0
+
+
+def test_typo_in_method_gets_did_you_mean(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--method", "supervsed"
+    )
+    assert code == 2 and "did you mean 'supervised'" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_folder_is_one_line(monkeypatch, capsys, tmp_path: Path):
+    missing = tmp_path / "nowhere"
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--data", missing, "--out", tmp_path / "r")
+    assert code == 2 and str(missing) in err and err.strip().count("\n") == 0
+
+
+def test_bad_labeled_value(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--labeled", "many"
+    )
+    assert code == 2 and "--labeled" in err
+
+
+def test_too_many_labeled_cases(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--labeled", "50"
+    )
+    assert code == 2 and "only" in err and not (tmp_path / "r").exists()
+
+
+def test_invalid_config_value_names_the_key(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
+    config = tmp_path / "c.yaml"
+    config.write_text("optim:\n  name: rmsprop\n")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--config", config
+    )
+    assert code == 2 and "optim.name" in err
+
+
+def test_report_and_evaluate_on_a_run(monkeypatch, capsys, tiny_run: Path, seg_phantom: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", "--run", run, "--data", seg_phantom, "--out", tmp_path / "e.json")
+    assert code == 0 and "lesion" in out and (tmp_path / "e.json").is_file()
+    code, out, _ = run_cli(monkeypatch, capsys, "report", run)
+    assert code == 0 and (run / "report.html").is_file()
+    html = (run / "report.html").read_text()
+    assert "supervised" in html and "overlay" in html.lower()
+
+
+def test_unknown_benchmark(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "bench", "la-supervisd")
+    assert code == 2 and "la-supervised" in err
