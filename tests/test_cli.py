@@ -28,7 +28,9 @@ def test_data_check_clean_and_corrupted(monkeypatch, capsys, seg_phantom: Path, 
     code, out, _ = run_cli(monkeypatch, capsys, "data", "check", seg_phantom)
     assert code == 0 and "no problems" in out
     bad = tmp_path / "bad"
-    code, _, _ = run_cli(monkeypatch, capsys, "data", "corrupt", seg_phantom, bad, "--kinds", "truncated,nan")
+    code, _, _ = run_cli(
+        monkeypatch, capsys, "data", "corrupt", seg_phantom, bad, "--kinds", "truncated,nan"
+    )
     assert code == 0 and (bad / "corruptions.json").is_file()
     code, out, _ = run_cli(monkeypatch, capsys, "data", "check", bad)
     lines = [line for line in out.splitlines() if ".nii.gz:" in line]
@@ -43,7 +45,15 @@ def test_phantom_refuses_an_existing_folder(monkeypatch, capsys, seg_phantom: Pa
 
 def test_typo_in_method_gets_did_you_mean(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
     code, _, err = run_cli(
-        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--method", "supervsed"
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        seg_phantom,
+        "--out",
+        tmp_path / "r",
+        "--method",
+        "supervsed",
     )
     assert code == 2 and "did you mean 'supervised'" in err
     assert not (tmp_path / "r").exists()
@@ -57,14 +67,30 @@ def test_missing_data_folder_is_one_line(monkeypatch, capsys, tmp_path: Path):
 
 def test_bad_labeled_value(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
     code, _, err = run_cli(
-        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--labeled", "many"
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        seg_phantom,
+        "--out",
+        tmp_path / "r",
+        "--labeled",
+        "many",
     )
     assert code == 2 and "--labeled" in err
 
 
 def test_too_many_labeled_cases(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
     code, _, err = run_cli(
-        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--labeled", "50"
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        seg_phantom,
+        "--out",
+        tmp_path / "r",
+        "--labeled",
+        "50",
     )
     assert code == 2 and "only" in err and not (tmp_path / "r").exists()
 
@@ -73,15 +99,35 @@ def test_invalid_config_value_names_the_key(monkeypatch, capsys, seg_phantom: Pa
     config = tmp_path / "c.yaml"
     config.write_text("optim:\n  name: rmsprop\n")
     code, _, err = run_cli(
-        monkeypatch, capsys, "train", "--data", seg_phantom, "--out", tmp_path / "r", "--config", config
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        seg_phantom,
+        "--out",
+        tmp_path / "r",
+        "--config",
+        config,
     )
     assert code == 2 and "optim.name" in err
 
 
-def test_report_and_evaluate_on_a_run(monkeypatch, capsys, tiny_run: Path, seg_phantom: Path, tmp_path: Path):
+def test_report_and_evaluate_on_a_run(
+    monkeypatch, capsys, tiny_run: Path, seg_phantom: Path, tmp_path: Path
+):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", "--run", run, "--data", seg_phantom, "--out", tmp_path / "e.json")
+    code, out, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--run",
+        run,
+        "--data",
+        seg_phantom,
+        "--out",
+        tmp_path / "e.json",
+    )
     assert code == 0 and "lesion" in out and (tmp_path / "e.json").is_file()
     code, out, _ = run_cli(monkeypatch, capsys, "report", run)
     assert code == 0 and (run / "report.html").is_file()

@@ -36,7 +36,9 @@ def test_evaluate_only_val_uses_the_runs_split(tiny_run: Path, seg_phantom: Path
 @pytest.mark.parametrize(
     "name", ["totalseg_examples/example_ct_sm.nii.gz", "totalseg_examples/example_mr_sm.nii.gz"]
 )
-def test_predict_keeps_the_input_geometry(tiny_run: Path, shared_data: Path, tmp_path: Path, name: str):
+def test_predict_keeps_the_input_geometry(
+    tiny_run: Path, shared_data: Path, tmp_path: Path, name: str
+):
     source = shared_data / "smoke" / name
     written = api.predict(tiny_run, [source], tmp_path / "pred")
     assert [p.name for p in written] == [source.name]
@@ -77,7 +79,9 @@ def test_not_a_run_directory(tmp_path: Path, seg_phantom: Path):
         api.evaluate(tmp_path, seg_phantom)
 
 
-def test_a_corrupt_checkpoint_is_a_one_line_error(tiny_run: Path, seg_phantom: Path, tmp_path: Path):
+def test_a_corrupt_checkpoint_is_a_one_line_error(
+    tiny_run: Path, seg_phantom: Path, tmp_path: Path
+):
     import shutil
 
     copy = tmp_path / "copy"

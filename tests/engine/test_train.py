@@ -122,8 +122,10 @@ def test_bf16_precision_trains_on_cpu(seg_phantom: Path, tmp_path: Path):
 
 
 def _train_cmd(data: Path, out: Path, config: Path, steps: int, *extra: str) -> list[str]:
-    return [*CLI, "train", "--data", str(data), "--out", str(out), "--labeled", "2", "--profile", "cpu",
-            "--max-steps", str(steps), "--config", str(config), *extra]  # fmt: skip
+    return [
+        *CLI, "train", "--data", str(data), "--out", str(out), "--labeled", "2",
+        "--profile", "cpu", "--max-steps", str(steps), "--config", str(config), *extra,
+    ]  # fmt: skip
 
 
 def _env() -> dict[str, str]:
@@ -168,8 +170,8 @@ def test_resume_after_a_killed_run(seg_phantom: Path, tmp_path: Path):
 def test_resume_without_a_run_is_a_one_line_error(seg_phantom: Path, tmp_path: Path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(TINY_SEG_CONFIG))
-    done = subprocess.run(_train_cmd(seg_phantom, tmp_path / "none", config, 2, "--resume"), env=_env(),
-                          capture_output=True, text=True)  # fmt: skip
+    cmd = _train_cmd(seg_phantom, tmp_path / "none", config, 2, "--resume")
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--resume" in done.stderr
 
@@ -178,8 +180,8 @@ def test_two_process_ddp_on_cpu(seg_phantom: Path, tmp_path: Path):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(TINY_SEG_CONFIG))
     out = tmp_path / "ddp"
-    done = subprocess.run(_train_cmd(seg_phantom, out, config, 3, "--devices", "2"), env=_env(),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    cmd = _train_cmd(seg_phantom, out, config, 3, "--devices", "2")
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 3

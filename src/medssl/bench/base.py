@@ -48,7 +48,9 @@ def register(bench: Benchmark) -> Benchmark:
 
 def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+    threads = torch.get_num_threads()
+    torch_version = f"torch {torch.__version__} ({threads} threads)"
+    return f"{platform.machine()} {os.cpu_count()} CPUs, {torch_version}, {gpu}"
 
 
 def run_benchmark(

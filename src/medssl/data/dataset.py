@@ -70,7 +70,7 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
-        """Number of output classes, background included (segmentation) or classes (classification)."""
+        """Output classes: labels with background (segmentation) or classes (classification)."""
         return len(self.labels) if self.labels else 0
 
     def case(self, case_id: str) -> Case:

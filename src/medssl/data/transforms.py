@@ -14,7 +14,6 @@ prediction back to the input's grid.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 import numpy as np

@@ -102,7 +102,8 @@ class SegmentationPredictor:
         if header.spatial_dims != self.info["data_dims"]:
             raise file_error(
                 path,
-                f"is a {header.spatial_dims}D image, the model was trained on {self.info['data_dims']}D data",
+                f"is a {header.spatial_dims}D image, the model was trained on "
+                f"{self.info['data_dims']}D data",
                 "give images of the kind the run was trained on",
             )
 

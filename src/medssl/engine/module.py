@@ -48,7 +48,9 @@ def get_method(task: str, name: str) -> type[MethodModule]:
         return METHODS.get(key)
     known = method_names(task)
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"available: {', '.join(known) or 'none yet'}"
+    hint = (
+        f"did you mean {close[0]!r}?" if close else f"available: {', '.join(known) or 'none yet'}"
+    )
     raise ConfigError(f"unknown {task} method {name!r}; {hint} (medssl methods --task {task})")
 
 
@@ -147,7 +149,7 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.o
 
 
 class _Schedule:
-    """Learning-rate factor per step; a class (not a lambda) so LambdaLR state stays picklable-free."""
+    """Learning-rate factor per step; a class (not a lambda) so LambdaLR saves plain state."""
 
     def __init__(self, kind: str, max_steps: int, warmup: int) -> None:
         self.kind, self.max_steps, self.warmup = kind, max(1, max_steps), warmup

@@ -1,4 +1,4 @@
-"""Plain progress lines for non-interactive runs (CI logs, pipes), where a rich bar would not render."""
+"""Plain progress lines for non-interactive runs (CI logs, pipes), where no rich bar renders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run directory: ``config.yaml``, ``split.json``, ``checkpoints/{last,best}.ckpt``, ``metrics.csv``.
+"""The run directory: ``config.yaml``, ``split.json``, ``checkpoints/``, ``metrics.csv``.
 
 It is never overwritten without ``force``; ``--resume`` reuses it. Under DDP the launcher re-runs
 the command in each worker process: only rank 0 creates or clears the folder.

@@ -35,7 +35,8 @@ def dataset_info(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
     values = sorted(dataset.labels.values())
     if values and values != list(range(len(values))):
         raise ConfigError(
-            f"{dataset.root}: label values {values} are not 0..K-1; renumber them in dataset.json and the label maps"
+            f"{dataset.root}: label values {values} are not 0..K-1; "
+            "renumber them in dataset.json and the label maps"
         )
     return {
         "num_classes": len(values),

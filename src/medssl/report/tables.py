@@ -18,7 +18,8 @@ def evaluation_table(result: dict[str, Any]) -> Table:
     units = result.get("units", {})
     metrics = list(result["mean"])
     table = Table(
-        title=f"{result.get('method', '')} on {result.get('data', '')} ({result.get('cases', '?')} cases)"
+        title=f"{result.get('method', '')} on {result.get('data', '')} "
+        f"({result.get('cases', '?')} cases)"
     )
     table.add_column("class")
     for m in metrics:

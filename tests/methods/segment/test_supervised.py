@@ -21,13 +21,17 @@ def _la_subset(shared_data: Path, root: Path) -> tuple[Path, list[str]]:
     for sub in ("imagesTr", "labelsTr"):
         (root / sub).mkdir(parents=True)
     for case in cases:
-        (root / "imagesTr" / f"{case}_0000.nii.gz").symlink_to(src / "imagesTr" / f"{case}_0000.nii.gz")
+        (root / "imagesTr" / f"{case}_0000.nii.gz").symlink_to(
+            src / "imagesTr" / f"{case}_0000.nii.gz"
+        )
         (root / "labelsTr" / f"{case}.nii.gz").symlink_to(src / "labelsTr" / f"{case}.nii.gz")
     (root / "dataset.json").write_text((src / "dataset.json").read_text())
     return root, cases
 
 
-def test_supervised_la_reaches_a_clearly_nontrivial_dice_on_unseen_cases(shared_data: Path, tmp_path: Path):
+def test_supervised_la_reaches_a_clearly_nontrivial_dice_on_unseen_cases(
+    shared_data: Path, tmp_path: Path
+):
     data, cases = _la_subset(shared_data, tmp_path / "la")
     config = {
         "data": {
@@ -61,7 +65,9 @@ def test_supervised_2d_trains_and_predicts(shared_data: Path, tmp_path: Path, da
     config["net"] = {"channels": [8, 16, 32], "num_res_units": 0}
     config["train"] = {"val_every": 3, "log_every": 1}
     config["data"]["val_cases"] = 2 if dataset == "jsrt_png" else 0.2
-    run = api.train(src, out=tmp_path / "run", labeled=labeled, profile="cpu", max_steps=3, config=config)
+    run = api.train(
+        src, out=tmp_path / "run", labeled=labeled, profile="cpu", max_steps=3, config=config
+    )
     rows = (run / "metrics.csv").read_text()
     assert "train/loss" in rows and "val/dice" in rows
     split = json.loads((run / "split.json").read_text())
