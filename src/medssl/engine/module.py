@@ -9,6 +9,7 @@ with the paper's defaults. The engine and the CLI look methods up here by name.
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -42,7 +43,13 @@ def register_method(name: str):
     return decorator
 
 
+def _discover() -> None:
+    """Import the bundled methods so that they register (the engine never names one)."""
+    importlib.import_module("medssl.methods")
+
+
 def get_method(task: str, name: str) -> type[MethodModule]:
+    _discover()
     key = f"{task}/{name}"
     if key in METHODS:
         return METHODS.get(key)
@@ -55,6 +62,7 @@ def get_method(task: str, name: str) -> type[MethodModule]:
 
 
 def method_names(task: str) -> list[str]:
+    _discover()
     return [n.split("/", 1)[1] for n in METHODS.names(f"{task}/*")]
 
 
