@@ -134,3 +134,81 @@ def random_patches(
             mt.RandGaussianNoised(IMAGE, std=0.05, prob=0.15),
         ]
     return steps
+
+
+def classification_pipeline(
+    size: Sequence[int],
+    from_array: bool,
+    intensity: str = "mri",
+    ct_window: tuple[float, float] = (-175.0, 250.0),
+    augment: bool = False,
+) -> mt.Compose:
+    """Whole-image classification: load (or take a MedMNIST array), normalise, resize, augment.
+
+    In-memory arrays (MedMNIST, uint8 without a channel axis) are scaled to [0, 1]; files follow
+    the CT window / z-score rule of segmentation.
+    """
+    if from_array:
+        steps: list = [
+            mt.EnsureChannelFirstd(IMAGE, channel_dim="no_channel"),
+            mt.ScaleIntensityRanged(IMAGE, a_min=0.0, a_max=255.0, b_min=0.0, b_max=1.0),
+        ]
+    else:
+        steps = [LoadMedImaged([IMAGE]), mt.EnsureChannelFirstd(IMAGE)]
+        steps += normalise(intensity, [IMAGE], ct_window)
+    steps.append(mt.Resized(IMAGE, spatial_size=list(size), mode="area"))
+    if augment:
+        dims = len(size)
+        steps += [mt.RandFlipd(IMAGE, prob=0.5, spatial_axis=a) for a in range(dims)]
+        steps += [
+            mt.RandAffined(
+                IMAGE, prob=0.3, rotate_range=[0.2] * (1 if dims == 2 else 3), scale_range=0.1
+            ),
+            mt.RandGaussianNoised(IMAGE, std=0.03, prob=0.2),
+        ]
+    steps.append(mt.EnsureTyped(IMAGE, track_meta=False))
+    return mt.Compose(steps)
+
+
+class ResizeWithLandmarksd(mt.MapTransform):
+    """Resize a 2D image (C, X, Y) and scale its landmarks (L, 2) in [x, y] pixel units alike.
+
+    Coordinates are continuous (the image spans [0, W] x [0, H]), so resizing multiplies them by
+    new size / old size; NaN (missing) points stay NaN.
+    """
+
+    def __init__(self, size: Sequence[int], image_key: str = IMAGE, points_key: str = "landmarks"):
+        super().__init__([image_key])
+        self.size, self.image_key, self.points_key = list(size), image_key, points_key
+        self.resize = mt.Resize(spatial_size=self.size, mode="area")
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        d = dict(data)
+        old = d[self.image_key].shape[1:]
+        d[self.image_key] = self.resize(d[self.image_key])
+        scale = np.asarray(self.size, dtype=np.float64) / np.asarray(old, dtype=np.float64)
+        d[self.points_key] = np.asarray(d[self.points_key], dtype=np.float64) * scale
+        d[f"{self.points_key}_scale"] = scale
+        return d
+
+
+def landmark_pipeline(size: Sequence[int], augment: bool = False) -> mt.Compose:
+    """Radiograph landmarks: load, scale intensities to [0, 1], resize image and points together.
+
+    Augmentation is intensity-only: a flip or rotation would also have to move (and for left /
+    right pairs, swap) the landmarks.
+    """
+    steps: list = [
+        LoadMedImaged([IMAGE]),
+        mt.EnsureChannelFirstd(IMAGE),
+        mt.ScaleIntensityd(IMAGE, minv=0.0, maxv=1.0),
+        ResizeWithLandmarksd(size),
+    ]
+    if augment:
+        steps += [
+            mt.RandScaleIntensityd(IMAGE, factors=0.15, prob=0.5),
+            mt.RandAdjustContrastd(IMAGE, gamma=(0.7, 1.5), prob=0.3),
+            mt.RandGaussianNoised(IMAGE, std=0.02, prob=0.2),
+        ]
+    steps.append(mt.EnsureTyped(IMAGE, track_meta=False))
+    return mt.Compose(steps)

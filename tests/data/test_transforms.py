@@ -1,0 +1,116 @@
+"""MONAI pipelines per task: the defaults do what they say on real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.transforms import Compose
+
+from medssl.data.io import read_image, read_landmarks, read_npz
+from medssl.data.transforms import (
+    classification_pipeline,
+    intensity_kind,
+    landmark_pipeline,
+    load_and_normalise,
+    random_patches,
+)
+
+
+def test_ct_window_maps_hu_to_unit_range(shared_data: Path):
+    path = shared_data / "smoke" / "clara_spleen8"
+    record = {
+        "image": str(path / "spleen_8_image.nii.gz"),
+        "label": str(path / "spleen_8_label.nii.gz"),
+    }
+    out = Compose(load_and_normalise(True, intensity="ct"))(record)
+    image = out["image"]
+    assert image.shape == (1, 512, 512, 32) and out["label"].shape == image.shape
+    assert float(image.min()) == 0.0 and float(image.max()) == 1.0
+    hu = read_image(path / "spleen_8_image.nii.gz").array
+    assert np.isclose((hu <= -175).mean(), (image.numpy() == 0).mean(), atol=1e-3)
+
+
+def test_mri_is_z_scored_and_resampled(shared_data: Path):
+    image = shared_data / "la2018" / "imagesTr" / "la_06SR5RBREL16DQ6M8LWS_0000.nii.gz"
+    out = Compose(load_and_normalise(False, intensity="mri", target_spacing=[1.25, 1.25, 1.25]))(
+        {"image": str(image)}
+    )["image"]
+    native = read_image(image).spatial_shape
+    assert out.shape[1:] == tuple(round(n / 2) for n in native)  # 0.625 mm -> 1.25 mm
+    assert abs(float(out.mean())) < 0.05 and abs(float(out.std()) - 1.0) < 0.05
+
+
+def test_intensity_kind_reads_the_channel_names():
+    assert intensity_kind({"0": "CT"}, "auto") == "ct"
+    assert intensity_kind({"0": "LGE-MRI"}, "auto") == "mri"
+    assert intensity_kind({"0": "CT"}, "none") == "none"
+
+
+def _la_record(shared_data: Path) -> dict:
+    root = shared_data / "la2018"
+    case = sorted(p.name[: -len(".nii.gz")] for p in (root / "labelsTr").glob("*.nii.gz"))[0]
+    return {
+        "image": str(root / "imagesTr" / f"{case}_0000.nii.gz"),
+        "label": str(root / "labelsTr" / f"{case}.nii.gz"),
+    }
+
+
+def test_foreground_oversampling_centres_patches_on_the_label(shared_data: Path):
+    pre = load_and_normalise(True, intensity="mri")
+    always = Compose(
+        pre + random_patches([32, 32, 16], True, False, foreground_ratio=1.0, augment=False)
+    )
+    always.set_random_state(0)
+    record = _la_record(shared_data)
+    hits = [float(always(dict(record))[0]["label"].sum()) > 0 for _ in range(6)]
+    assert all(hits)
+
+
+def test_2d_slices_of_3d_volumes(shared_data: Path):
+    pipeline = Compose(
+        load_and_normalise(True, intensity="mri") + random_patches([64, 64], True, slice_2d=True)
+    )
+    sample = pipeline(_la_record(shared_data))[0]
+    assert sample["image"].shape == (1, 64, 64) and sample["label"].shape == (1, 64, 64)
+
+
+def test_classification_pipeline_on_medmnist_arrays(shared_data: Path):
+    images, labels = read_npz(shared_data / "adrenalmnist3d" / "adrenalmnist3d_64.npz")["val"]
+    out = classification_pipeline([32, 32, 32], from_array=True, augment=True)({"image": images[0]})
+    assert out["image"].shape == (1, 32, 32, 32) and type(out["image"]) is torch.Tensor
+    assert 0.0 <= float(out["image"].min()) and float(out["image"].max()) <= 1.0 + 1e-6
+
+
+def test_classification_pipeline_on_files(tmp_path: Path):
+    from medssl.data.layouts import load_dataset
+    from medssl.data.phantom import make_phantom
+
+    dataset = load_dataset(make_phantom(tmp_path / "cls", "cls3d", cases=4))
+    case = dataset.cases[0]
+    out = classification_pipeline([24, 24, 24], from_array=False, intensity="ct")(
+        {"image": str(case.images[0])}
+    )
+    assert out["image"].shape == (1, 24, 24, 24)
+
+
+def test_landmarks_are_scaled_with_the_image(shared_data: Path):
+    root = shared_data / "cephalometric"
+    marks = read_landmarks(root / "landmarks.json")
+    case = sorted(marks.cases)[0]
+    points = marks.reference(case)
+    image = root / "images" / f"{case}.png"
+    width, height = read_image(image).spatial_shape
+    out = landmark_pipeline([256, 320], augment=True)({"image": str(image), "landmarks": points})
+    assert out["image"].shape == (1, 256, 320)
+    expected = points * np.array([256 / width, 320 / height])
+    np.testing.assert_allclose(out["landmarks"], expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("kind", ["mri", "ct"])
+def test_prefix_is_invertible_metadata(shared_data: Path, kind: str):
+    path = shared_data / "smoke" / "totalseg_examples" / "example_mr_sm.nii.gz"
+    out = Compose(load_and_normalise(False, intensity=kind))({"image": str(path)})["image"]
+    assert out.applied_operations  # Orientationd was recorded, so Invertd can undo it
