@@ -107,8 +107,9 @@ def run_benchmark(
     }
     write_json_atomic(out / "results.json", payload)
     columns = ["method", "labeled", "dice", "jaccard", "hd95", "asd", "train_s", "it_per_s"]
-    Console().print(rows_table(f"{name} ({profile}; {payload['machine']})", rows, columns))
-    Console().print(f"results: {out / 'results.json'}")
+    console = Console(width=max(140, Console().width))  # a log file must not cut the table
+    console.print(rows_table(f"{name} ({profile}; {payload['machine']})", rows, columns))
+    console.print(f"results: {out / 'results.json'}")
     return payload
 
 
