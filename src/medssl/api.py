@@ -103,6 +103,7 @@ def evaluate(
     out: str | Path | None = None,
     domains: list[str] | None = None,
     only: str | None = None,
+    units: str = "auto",
 ) -> dict:
     """Metrics of a trained run on every labelled case of ``data``.
 
@@ -115,7 +116,7 @@ def evaluate(
         if only not in split:
             raise ConfigError(f"--only {only!r}: the run's split.json has {sorted(split)}")
         dataset = dataset.subset(split[only])
-    return inference.evaluate(run, dataset, out=out)
+    return inference.evaluate(run, dataset, out=out, units=units)
 
 
 def predict(run: str | Path, inputs: list[str | Path], out: str | Path) -> list[Path]:

@@ -118,12 +118,15 @@ def evaluate(
     out_file: Annotated[Path | None, typer.Option("--out", help="write the JSON here")] = None,
     domains: str | None = None,
     only: Annotated[str | None, typer.Option(help="val: only the run's held-out cases")] = None,
+    units: Annotated[str, typer.Option(help="auto (mm when spacing is known) | voxel")] = "auto",
 ):
     """Evaluate a run on every labelled case of DIR and print a table."""
     from medssl import api
     from medssl.report.tables import evaluation_table
 
-    result = api.evaluate(run, data, out=out_file, domains=_domains(domains), only=only)
+    result = api.evaluate(
+        run, data, out=out_file, domains=_domains(domains), only=only, units=units
+    )
     out.print(evaluation_table(result))
 
 

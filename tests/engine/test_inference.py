@@ -91,3 +91,11 @@ def test_a_corrupt_checkpoint_is_a_one_line_error(
     with pytest.raises(CheckpointError, match="best.ckpt") as info:
         api.evaluate(copy, seg_phantom)
     assert "\n" not in str(info.value)
+
+
+def test_voxel_units_on_request(tiny_run: Path, seg_phantom: Path):
+    mm = api.evaluate(tiny_run, seg_phantom, only="val")
+    voxels = api.evaluate(tiny_run, seg_phantom, only="val", units="voxel")
+    assert voxels["units"]["hd95"] == "voxel" and mm["units"]["hd95"] == "mm"
+    assert voxels["mean"]["dice"] == pytest.approx(mm["mean"]["dice"])
+    assert voxels["mean"]["asd"] != pytest.approx(mm["mean"]["asd"])  # 1.5 x 1.5 x 2 mm voxels

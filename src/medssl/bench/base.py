@@ -36,6 +36,7 @@ class Benchmark:
     labeled: int | float | None
     configs: dict[str, dict[str, Any]]  # profile -> config overrides
     published: dict[str, Any] = field(default_factory=dict)
+    units: str = "auto"  # distance units of the evaluation ("voxel" for the LA protocol)
 
     def data_dir(self) -> Path:
         return SHARED_DATA / self.data
@@ -84,7 +85,7 @@ def run_benchmark(
         seconds = time.perf_counter() - start
         config, split = read_run(run)
         steps = config["train"]["max_steps"]
-        result = api.evaluate(run, bench.data_dir(), only="val")
+        result = api.evaluate(run, bench.data_dir(), only="val", units=bench.units)
         rows.append(
             {
                 "method": method,

@@ -33,5 +33,6 @@ LA_SUPERVISED = register(
             },
         },
         published={"V-Net supervised, 8 labelled (Dice %)": 82.74, "source": "BENCHMARKS.md"},
+        units="voxel",
     )
 )

@@ -24,7 +24,7 @@ from medssl.engine.checkpoint import load_checkpoint
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.run import best_checkpoint, read_run
 from medssl.engine.segmentation_data import case_record
-from medssl.errors import CheckpointError, DataError, file_error
+from medssl.errors import CheckpointError, ConfigError, DataError, file_error
 from medssl.metrics.segmentation import (
     EMPTY_POLICY,
     distance_unit,
@@ -128,8 +128,15 @@ def evaluate(
     dataset: Dataset,
     out: str | Path | None = None,
     overlays: bool = True,
+    units: str = "auto",
 ) -> dict[str, Any]:
-    """Metrics of a run over every labelled case of ``dataset`` (whatever split it was in)."""
+    """Metrics of a run over every labelled case of ``dataset`` (whatever split it was in).
+
+    ``units``: ``auto`` gives distances in mm when the dataset's spacing is known, else voxels;
+    ``voxel`` forces voxels (the LA / UA-MT protocol reports 95HD and ASD in voxels).
+    """
+    if units not in ("auto", "voxel"):
+        raise ConfigError(f"--units {units!r}: choose auto (mm when known) or voxel")
     run_dir = Path(run_dir)
     module = load_model(run_dir, task="segmentation")
     predictor = SegmentationPredictor(module)
@@ -150,7 +157,7 @@ def evaluate(
         pred, _ = predictor.predict_record(case_record(case, with_label=True), with_label=True)
         label_img = read_image(case.label)
         target = np.rint(np.asarray(label_img.array)).astype(np.int64)
-        spacing = label_img.spacing if dataset.spacing_known else None
+        spacing = label_img.spacing if dataset.spacing_known and units == "auto" else None
         unit = distance_unit(spacing)
         scores = segmentation_metrics(
             pred.reshape(target.shape), target, num_classes, spacing=spacing, class_names=names
