@@ -19,7 +19,12 @@ from medssl.nets.factory import downsample_factor
 
 SEGMENTATION_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
     ("gpu", 3): {
-        "data": {"patch_size": [112, 112, 80], "batch_size": 2, "unlabeled_batch_size": 2},
+        "data": {
+            "patch_size": [112, 112, 80],
+            "batch_size": 2,
+            "unlabeled_batch_size": 2,
+            "num_workers": 4,  # random crops and augmentation must keep up with the GPU
+        },
         "train": {
             "max_steps": 6000,
             "val_every": 500,
@@ -29,7 +34,12 @@ SEGMENTATION_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
         "net": {"channels": [32, 64, 128, 256, 320]},
     },
     ("gpu", 2): {
-        "data": {"patch_size": [256, 256], "batch_size": 12, "unlabeled_batch_size": 12},
+        "data": {
+            "patch_size": [256, 256],
+            "batch_size": 12,
+            "unlabeled_batch_size": 12,
+            "num_workers": 4,
+        },
         "train": {
             "max_steps": 30000,
             "val_every": 1000,
