@@ -168,7 +168,7 @@ def train(
             raise user from None  # the one-line message, not MONAI's wrapper
         raise
     # The last validation may fall before max_steps: last.ckpt must hold the final weights.
-    trainer.save_checkpoint(last)
+    trainer.save_checkpoint(last, weights_only=False)  # full state: --resume needs it
     if is_worker_process():
         return run_dir
     if not (run_dir / CKPT_DIR / "best.ckpt").exists() and last.exists():
