@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from medssl.data import phantom
 from medssl.data.io import read_image
+from medssl.data.phantom import files as phantom_files
 from medssl.data.phantom import make_phantom
 from medssl.errors import ConfigError, DataError
 
@@ -120,7 +121,7 @@ def test_empty_out_is_used(tmp_path):
 
 def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):
     calls = []
-    real = phantom.write_image
+    real = phantom_files.write_image
 
     def flaky(path, image):
         calls.append(path)
@@ -128,7 +129,7 @@ def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):
             raise OSError("disk full")
         real(path, image)
 
-    monkeypatch.setattr(phantom, "write_image", flaky)
+    monkeypatch.setattr(phantom_files, "write_image", flaky)  # every kind writes through it
     with pytest.raises(OSError, match="disk full"):
         make_phantom(tmp_path / "out", "seg3d", cases=2)
     assert list(tmp_path.iterdir()) == []

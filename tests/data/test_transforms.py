@@ -79,9 +79,16 @@ def test_2d_slices_of_3d_volumes(shared_data: Path):
 
 def test_classification_pipeline_on_medmnist_arrays(shared_data: Path):
     images, labels = read_npz(shared_data / "adrenalmnist3d" / "adrenalmnist3d_64.npz")["val"]
-    out = classification_pipeline([32, 32, 32], from_array=True, augment=True)({"image": images[0]})
+    out = classification_pipeline([32, 32, 32], from_array=True)({"image": images[0]})
     assert out["image"].shape == (1, 32, 32, 32) and type(out["image"]) is torch.Tensor
     assert 0.0 <= float(out["image"].min()) and float(out["image"].max()) <= 1.0 + 1e-6
+    augmented = [
+        classification_pipeline([32, 32, 32], from_array=True, augment=True) for _ in range(2)
+    ]
+    for pipeline in augmented:
+        pipeline.set_random_state(3)
+    first, second = (p({"image": images[0]})["image"] for p in augmented)
+    assert torch.equal(first, second)  # seeded augmentation is reproducible
 
 
 def test_classification_pipeline_on_files(tmp_path: Path):

@@ -1,0 +1,73 @@
+"""nnU-Net v2 raw folders: ``imagesTr/`` (+ ``imagesTs/``), ``labelsTr/``, ``dataset.json``.
+
+Cases come from scanning the image folders, so a dataset.json without a ``training`` list still
+reads; entries the json does list are merged in, and an optional ``splits.json`` (acdc) fixes
+each case's split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medssl.data.dataset import Case, Dataset
+from medssl.data.layouts._common import (
+    channel_files,
+    channel_names,
+    dataset_from_json,
+    dataset_json,
+    indexed_cases,
+    read_json,
+)
+from medssl.errors import file_error
+
+
+def _scanned_cases(root: Path, ending: str, n_channels: int) -> dict[str, Case]:
+    """Cases of imagesTr/ (labelled when labelsTr/<case><ending> exists) and imagesTs/ (test)."""
+    cases: dict[str, Case] = {}
+    for folder, split in (("imagesTr", None), ("imagesTs", "test")):
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob(f"*_0000{ending}")):
+            case_id = path.name[: -len(f"_0000{ending}")]
+            label = root / "labelsTr" / f"{case_id}{ending}"
+            cases[case_id] = Case(
+                id=case_id,
+                images=channel_files(directory, case_id, ending, n_channels),
+                label=label if split is None and label.is_file() else None,
+                meta={"split": split} if split else {},
+            )
+    return cases
+
+
+def _apply_splits(root: Path, cases: dict[str, Case]) -> dict[str, Any]:
+    """``splits.json`` (acdc): each listed case gets ``meta["split"]``; the json is returned."""
+    path = root / "splits.json"
+    if not path.is_file():
+        return {}
+    splits = read_json(path)
+    for split in ("train", "val", "test"):
+        for case_id in splits.get(split, []) if isinstance(splits, dict) else []:
+            if case_id in cases:
+                cases[case_id].meta["split"] = split
+    return {"splits": splits}
+
+
+def read(root: Path) -> Dataset:
+    """nnU-Net v2 raw: imagesTr/ (+ imagesTs/), labelsTr/, dataset.json (+ splits.json)."""
+    meta = dataset_json(root)
+    if not meta:
+        raise file_error(
+            root / "dataset.json",
+            "missing next to imagesTr/",
+            "write one with channel_names, labels and file_ending (nnU-Net v2)",
+        )
+    ending = meta.get("file_ending", ".nii.gz")
+    n_channels = max(1, len(channel_names(meta)))
+    cases = _scanned_cases(root, ending, n_channels)
+    for case in indexed_cases(root, meta, nnunet=True):
+        known = cases.setdefault(case.id, case)
+        known.label = known.label or case.label
+    extra = _apply_splits(root, cases)
+    return dataset_from_json(root, "nnunet", list(cases.values()), meta, extra=extra)
