@@ -15,7 +15,6 @@ from PIL import Image
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless
 
-from medssl.data import io
 from medssl.data.io import (
     LandmarkSet,
     MedImage,
@@ -629,7 +628,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> Non
         Path(path).write_bytes(b"partial")
         raise RuntimeError("sitk::ERROR: disk full\n")
 
-    monkeypatch.setattr(io.sitk, "WriteImage", half_write)
+    monkeypatch.setattr(sitk, "WriteImage", half_write)
     with pytest.raises(DataError, match="disk full") as exc:
         write_image(tmp_path / "out.nii.gz", MedImage.from_array(np.zeros((4, 4, 4))))
     _raises_one_line(exc, "out.nii.gz")
