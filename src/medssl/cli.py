@@ -15,7 +15,11 @@ from rich.console import Console
 
 from medssl.errors import MedsslError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="medssl: label-efficient medical image analysis (data, train, evaluate, predict, report).",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Check, generate and corrupt datasets.")
 app.add_typer(data_app, name="data")
 err = Console(stderr=True)
@@ -168,7 +172,10 @@ def pretrain(
     max_steps: int | None = None,
     config: Path | None = None,
 ):
-    """Self-supervised pretraining (VoCo, Rubik's cube+, C2L)."""
+    """Self-supervised pretraining (VoCo, Rubik's cube+, C2L: a later milestone).
+
+    `medssl methods --task pretrain` lists what is registered; today that is none.
+    """
     from medssl import api
 
     run = api.train(
