@@ -7,7 +7,7 @@ usable with ``medssl evaluate --run``; the table goes to the terminal and ``OUT/
 
 from __future__ import annotations
 
-import json
+import csv
 import os
 import platform
 import time
@@ -93,6 +93,7 @@ def run_benchmark(
                 **{k: result["mean"][k] for k in ("dice", "jaccard", "hd95", "asd")},
                 "train_s": seconds,
                 "it_per_s": steps / seconds,
+                **training_throughput(run / "metrics.csv"),
                 "val_cases": result["cases"],
                 "run": str(run),
             }
@@ -108,11 +109,20 @@ def run_benchmark(
     }
     write_json_atomic(out / "results.json", payload)
     columns = ["method", "labeled", "dice", "jaccard", "hd95", "asd", "train_s", "it_per_s"]
+    columns += ["train_it_per_s", "data_wait"]
     console = Console(width=max(140, Console().width))  # a log file must not cut the table
     console.print(rows_table(f"{name} ({profile}; {payload['machine']})", rows, columns))
     console.print(f"results: {out / 'results.json'}")
     return payload
 
 
-def dump(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, indent=2)
+def training_throughput(metrics_csv: Path) -> dict[str, float]:
+    """Mean training it/s (no caching, no validation) and data-wait share from metrics.csv."""
+    columns: dict[str, list[float]] = {"perf/it_per_s": [], "perf/data_wait": []}
+    with open(metrics_csv, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for key, values in columns.items():
+                if row.get(key):
+                    values.append(float(row[key]))
+    mean = {k: sum(v) / len(v) if v else float("nan") for k, v in columns.items()}
+    return {"train_it_per_s": mean["perf/it_per_s"], "data_wait": mean["perf/data_wait"]}

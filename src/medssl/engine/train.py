@@ -16,7 +16,7 @@ from medssl.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.profiles import data_dims
-from medssl.engine.progress import LineProgress
+from medssl.engine.progress import DataWaitMonitor, LineProgress
 from medssl.engine.run import (
     CKPT_DIR,
     RunLogger,
@@ -103,7 +103,11 @@ def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
         enable_version_counter=False,
         auto_insert_metric_name=False,
     )
-    callbacks: list = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    callbacks: list = [
+        checkpoint,
+        LearningRateMonitor(logging_interval="step"),
+        DataWaitMonitor(every=max(1, min(50, cfg.train.max_steps // 4))),
+    ]
     interactive = sys.stdout.isatty()
     callbacks.append(
         RichProgressBar() if interactive else LineProgress(cfg.train.val_every // 4 or 1)
