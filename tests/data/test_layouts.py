@@ -271,3 +271,17 @@ def test_msd_style_labels_and_modality(tmp_path):
     assert ds.channel_names == {"0": "MRI"}
     assert ds.case("la_003").images == [tmp_path / "imagesTr" / "la_003.nii.gz"]
     assert ds.case("la_001").meta["split"] == "test" and not ds.case("la_001").has_label
+
+
+def test_a_medmnist_file_with_only_a_test_split(tmp_path):
+    """A user's held-out MedMNIST file (test_* arrays only) is a valid dataset."""
+
+    np.savez(
+        tmp_path / "held_out.npz",
+        test_images=np.zeros((5, 28, 28), np.uint8),
+        test_labels=np.array([[0], [1], [1], [0], [1]]),
+    )
+    assert detect_layout(tmp_path) == "medmnist"
+    dataset = load_dataset(tmp_path / "held_out.npz")
+    assert len(dataset.cases) == 5 and {c.meta["split"] for c in dataset.cases} == {"test"}
+    assert [c.target for c in dataset.cases] == [0, 1, 1, 0, 1] and dataset.spatial_dims == 2
