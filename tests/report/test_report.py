@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from medssl.engine.config import RunConfig
 from medssl.errors import CheckpointError
 from medssl.report import build_report, plot_learning_curves, plot_overlay, plot_per_case
 from medssl.report import plots as report_plots
@@ -38,15 +39,14 @@ METRICS_CSV = """epoch,step,lr-SGD,train/loss,train/loss_cons,train/loss_sup,val
 def _write_run(run: Path, *, full: bool = True) -> Path:
     """A run folder as the engine writes it; ``full=False`` writes only config.yaml."""
     run.mkdir(parents=True)
-    config = {
-        "task": "segmentation",
-        "method": "mean_teacher",
-        "data": "/data/spleen",
-        "seed": 0,
-        "labeled": 4,
-        "method_config": {"ema_decay": 0.99, "consistency": {"weight": 0.1, "rampup": 40}},
-        "trainer": {"max_steps": 60, "precision": "16-mixed"},
-    }
+    config = RunConfig(
+        task="segmentation",
+        method="mean_teacher",
+        data_dir="/data/spleen",
+        labeled=4,
+        method_config={"ema_decay": 0.99, "consistency": {"weight": 0.1, "rampup": 40}},
+        train={"max_steps": 60, "precision": "16-mixed", "seed": 0},
+    ).to_dict()  # the shape the engine writes
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     if not full:
         return run
@@ -198,3 +198,11 @@ def test_failing_plot_leaves_no_report(run: Path, monkeypatch: pytest.MonkeyPatc
     assert not (run / "report.html").exists()
     assert not list(run.glob(".report-*"))
     assert not (run / "plots").exists()
+
+
+def test_summary_names_the_dataset_and_seed_of_an_engine_config(tmp_path: Path):
+    report = build_report(_write_run(tmp_path / "run"))
+    html = report.read_text()
+    assert "mean_teacher · segmentation · spleen" in html
+    assert "<code>/data/spleen</code>" in html
+    assert "patch_size" not in html.split("Learning curves")[0].split("Summary")[1]

@@ -240,20 +240,29 @@ class _Page:
         task = self.config.get("task", "unknown task")
         return f"{method} · {task} · {self._dataset_name()}"
 
+    def _data_path(self) -> str:
+        """The dataset folder: ``data_dir`` in a medssl run config (``data`` holds its settings)."""
+        path = self.config.get("data_dir") or self.config.get("data")
+        return str(path) if isinstance(path, str | Path) and str(path) else ""
+
+    def _seed(self) -> object:
+        train = self.config.get("train")
+        return train.get("seed", "—") if isinstance(train, dict) else self.config.get("seed", "—")
+
     def _dataset_name(self) -> str:
         dataset = self.config.get("dataset")
         if dataset:
             return str(dataset)
-        data = self.config.get("data")
-        return Path(str(data)).name or str(data) if data else "unknown dataset"
+        path = self._data_path()
+        return Path(path).name or path if path else "unknown dataset"
 
     def _summary_section(self) -> str:
         facts: list[tuple[str, str]] = [
             ("method", _e(self.config.get("method", "—"))),
             ("task", _e(self.config.get("task", "—"))),
-            ("data", f"<code>{_e(self.config.get('data', '—'))}</code>"),
-            ("seed", _e(self.config.get("seed", "—"))),
-            ("labeled", _e(self.config.get("labeled", "—"))),
+            ("data", f"<code>{_e(self._data_path() or '—')}</code>"),
+            ("seed", _e(self._seed())),
+            ("labeled", _e(self.config.get("labeled") or "all")),
         ]
         if self.split:
             counts = ", ".join(f"{len(v)} {_e(k)}" for k, v in self.split.items() if _is_list(v))
