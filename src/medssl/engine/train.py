@@ -138,6 +138,8 @@ def train(
     cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
 ) -> Path:
     """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it."""
+    # Seed first: network initialisation, sampling and augmentation all draw from it.
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     method_cls = get_method(cfg.task, cfg.method)
     split = make_split(
         dataset,
@@ -158,7 +160,6 @@ def train(
     if not is_worker_process():
         write_config(run_dir, cfg.to_dict())
         write_split(run_dir, split)
-    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     trainer = build_trainer(cfg, run_dir, has_val=bool(split["val"]))
     last = run_dir / CKPT_DIR / "last.ckpt"
     try:
