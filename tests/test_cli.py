@@ -19,6 +19,10 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return done.value.code or 0, captured.out, captured.err
 
 
+def train_cli(monkeypatch, capsys, data: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    return run_cli(monkeypatch, capsys, "train", "--data", data, "--out", out, *extra)
+
+
 def test_methods_lists_supervised(monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "methods")
     assert code == 0 and "supervised" in out.split()
@@ -44,16 +48,8 @@ def test_phantom_refuses_an_existing_folder(monkeypatch, capsys, seg_phantom: Pa
 
 
 def test_typo_in_method_gets_did_you_mean(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "train",
-        "--data",
-        seg_phantom,
-        "--out",
-        tmp_path / "r",
-        "--method",
-        "supervsed",
+    code, _, err = train_cli(
+        monkeypatch, capsys, seg_phantom, tmp_path / "r", "--method", "supervsed"
     )
     assert code == 2 and "did you mean 'supervised'" in err
     assert not (tmp_path / "r").exists()
@@ -61,54 +57,24 @@ def test_typo_in_method_gets_did_you_mean(monkeypatch, capsys, seg_phantom: Path
 
 def test_missing_data_folder_is_one_line(monkeypatch, capsys, tmp_path: Path):
     missing = tmp_path / "nowhere"
-    code, _, err = run_cli(monkeypatch, capsys, "train", "--data", missing, "--out", tmp_path / "r")
+    code, _, err = train_cli(monkeypatch, capsys, missing, tmp_path / "r")
     assert code == 2 and str(missing) in err and err.strip().count("\n") == 0
 
 
 def test_bad_labeled_value(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "train",
-        "--data",
-        seg_phantom,
-        "--out",
-        tmp_path / "r",
-        "--labeled",
-        "many",
-    )
+    code, _, err = train_cli(monkeypatch, capsys, seg_phantom, tmp_path / "r", "--labeled", "many")
     assert code == 2 and "--labeled" in err
 
 
 def test_too_many_labeled_cases(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "train",
-        "--data",
-        seg_phantom,
-        "--out",
-        tmp_path / "r",
-        "--labeled",
-        "50",
-    )
+    code, _, err = train_cli(monkeypatch, capsys, seg_phantom, tmp_path / "r", "--labeled", "50")
     assert code == 2 and "only" in err and not (tmp_path / "r").exists()
 
 
 def test_invalid_config_value_names_the_key(monkeypatch, capsys, seg_phantom: Path, tmp_path: Path):
     config = tmp_path / "c.yaml"
     config.write_text("optim:\n  name: rmsprop\n")
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "train",
-        "--data",
-        seg_phantom,
-        "--out",
-        tmp_path / "r",
-        "--config",
-        config,
-    )
+    code, _, err = train_cli(monkeypatch, capsys, seg_phantom, tmp_path / "r", "--config", config)
     assert code == 2 and "optim.name" in err
 
 
