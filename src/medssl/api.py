@@ -34,7 +34,7 @@ def parse_labeled(value: str | int | float | None) -> int | float | None:
 
 def train(
     data: str | Path,
-    method: str = "supervised",
+    method: str | None = None,
     out: str | Path = "runs/run",
     task: str = "segmentation",
     labeled: str | int | float | None = None,
@@ -49,8 +49,11 @@ def train(
     force: bool = False,
     domains: list[str] | None = None,
 ) -> Path:
-    """Train a method; returns the run directory."""
-    method_cls = get_method(task, method)
+    """Train a method (default ``supervised``); returns the run directory.
+
+    ``resume=True`` continues ``out`` with its saved config (task and method included); flags
+    such as ``max_steps`` may still change it.
+    """
     if resume:
         if not (Path(out) / "config.yaml").is_file():
             raise file_error(
@@ -60,12 +63,21 @@ def train(
                 CheckpointError,
             )
         saved, _ = read_run(out)
+        if method is not None and method != saved["method"]:
+            raise file_error(
+                out,
+                f"was trained with method {saved['method']!r}, not {method!r}",
+                "drop --method or start a new run",
+                ConfigError,
+            )
         file_values = saved
-        profile = saved.get("profile", profile)
+        profile, task, method = saved.get("profile", profile), saved["task"], saved["method"]
     else:
         file_values = (
             dict(config) if isinstance(config, dict) else (read_yaml(config) if config else {})
         )
+    method = method or "supervised"
+    method_cls = get_method(task, method)
     flags: dict[str, Any] = {"method": method, "data_dir": str(data), "task": task}
     if domains:
         flags["domains"] = domains

@@ -78,7 +78,9 @@ def data_corrupt(
 def train(
     data: Annotated[Path, typer.Option("--data", help="dataset folder (layout detected)")],
     out_dir: Annotated[Path, typer.Option("--out", help="run directory to create")],
-    method: Annotated[str, typer.Option(help="method name (medssl methods)")] = "supervised",
+    method: Annotated[
+        str | None, typer.Option(help="method name (medssl methods); default supervised")
+    ] = None,
     task: str = "segmentation",
     labeled: Annotated[str | None, typer.Option(help="N cases or a FRACTION")] = None,
     init: Annotated[str | None, typer.Option(help="run or weights to start from")] = None,

@@ -32,11 +32,14 @@ def test_run_directory_has_the_documented_files(tiny_run: Path):
     assert config["data"]["patch_size"] == [32, 32, 32]
     split = (tiny_run / "split.json").read_text()
     assert '"labeled"' in split and '"unlabeled"' in split and '"val"' in split
-    for name in ("last.ckpt", "best.ckpt"):
-        ckpt = torch.load(tiny_run / "checkpoints" / name, weights_only=True)
-        assert ckpt["global_step"] == 4
-        assert ckpt["hyper_parameters"]["dataset_info"]["num_classes"] == 4
+    last = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(tiny_run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert last["global_step"] == 4
+    assert last["hyper_parameters"]["dataset_info"]["num_classes"] == 4
     rows = list(csv.DictReader(open(tiny_run / "metrics.csv")))
+    val = {int(r["step"]) + 1: float(r["val/dice"]) for r in rows if r.get("val/dice")}
+    assert sorted(val) == [2, 4]  # validated every 2 steps
+    assert best["global_step"] == max(val, key=val.get)  # best.ckpt = best validation Dice
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert len(losses) == 4 and all(0 < v < 10 for v in losses)
     assert any(r.get("val/dice") for r in rows)
@@ -211,3 +214,8 @@ def test_same_seed_same_run(seg_phantom: Path, tmp_path: Path):
     )
     assert first == again
     assert first != other
+
+
+def test_resume_keeps_the_runs_method(tiny_run: Path, seg_phantom: Path):
+    with pytest.raises(ConfigError, match="was trained with method 'supervised'"):
+        api.train(seg_phantom, out=tiny_run, method="mean_teacher", resume=True)
