@@ -210,20 +210,17 @@ def write_overlay(
     if image.ndim == target.ndim + 1:  # RGB: show luminance
         image = image.mean(axis=-1)
     axis = target.ndim - 1
+    index = 0
     if target.ndim == 3:
-        fg = (target > 0).reshape(-1, target.shape[axis]).sum(axis=0)
-        index = int(np.argmax(fg))
-        take = lambda a: np.take(a, index, axis=axis)  # noqa: E731
-    else:
-        index = 0
-        take = lambda a: a  # noqa: E731
+        index = int(np.argmax((target > 0).sum(axis=(0, 1))))
+        image, target, pred = (np.take(a, index, axis=axis) for a in (image, target, pred))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(
         tmp,
-        image=take(image).T,
-        label=take(target).T.astype(np.int16),
-        pred=take(pred).T.astype(np.int16),
+        image=image.T,
+        label=target.T.astype(np.int16),
+        pred=pred.T.astype(np.int16),
         slice_index=index,
         axis=axis,
         class_names=np.array(names),

@@ -85,13 +85,14 @@ class SegmentationData(L.LightningDataModule):
                 augment=self.cfg.augment,
             )
         )
+        return _Steps(self._dataset(key, with_label, transform), self.steps_per_epoch * batch)
+
+    def _dataset(self, key: str, with_label: bool, transform: Compose) -> torch.utils.data.Dataset:
+        """Cached (deterministic prefix computed once) unless ``data.cache`` is off."""
         records = self._records(key, with_label)
-        base = (
-            CacheDataset(records, transform, progress=False, num_workers=None)
-            if self.cfg.cache
-            else Dataset(records, transform)
-        )
-        return _Steps(base, self.steps_per_epoch * batch)
+        if self.cfg.cache:
+            return CacheDataset(records, transform, progress=False, num_workers=None)
+        return Dataset(records, transform)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
@@ -101,13 +102,7 @@ class SegmentationData(L.LightningDataModule):
                     "unlabeled", False, self.cfg.unlabeled_batch_size
                 )
         if stage in (None, "fit", "validate"):
-            records = self._records("val", True)
-            transform = Compose(self.prefix(True))
-            self.val_set = (
-                CacheDataset(records, transform, progress=False)
-                if self.cfg.cache
-                else Dataset(records, transform)
-            )
+            self.val_set = self._dataset("val", True, Compose(self.prefix(True)))
 
     def _loader(self, data, batch: int, shuffle: bool) -> DataLoader:
         return DataLoader(

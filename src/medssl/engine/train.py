@@ -26,7 +26,7 @@ from medssl.engine.run import (
     write_split,
 )
 from medssl.engine.segmentation_data import SegmentationData
-from medssl.errors import CheckpointError, ConfigError, MedsslError, file_error, user_error_in
+from medssl.errors import CheckpointError, ConfigError, file_error, user_error_in
 
 
 def dataset_info(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
@@ -179,6 +179,3 @@ def train(
     if not (run_dir / CKPT_DIR / "best.ckpt").exists() and last.exists():
         shutil.copyfile(last, run_dir / CKPT_DIR / "best.ckpt")
     return run_dir
-
-
-__all__ = ["train", "dataset_info", "MedsslError"]
