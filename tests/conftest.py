@@ -31,6 +31,14 @@ TINY_SEG_CONFIG = {
 }
 
 
+def train_tiny(data: Path, out: Path, max_steps: int, **kwargs) -> Path:
+    """``api.train`` with 2 labelled cases, the cpu profile and ``TINY_SEG_CONFIG`` unless given."""
+    from medssl import api
+
+    kwargs.setdefault("config", TINY_SEG_CONFIG)
+    return api.train(data, out=out, labeled=2, profile="cpu", max_steps=max_steps, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def seg_phantom(tmp_path_factory) -> Path:
     """A small seg3d phantom (8 cases: 4 labelled, 4 unlabelled), generated once per session."""
@@ -42,15 +50,5 @@ def seg_phantom(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(seg_phantom, tmp_path_factory) -> Path:
     """A supervised run trained for a few steps on ``seg_phantom`` (shared by read-only tests)."""
-    from medssl import api
-
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    return api.train(
-        seg_phantom,
-        method="supervised",
-        out=out,
-        labeled=2,
-        profile="cpu",
-        max_steps=4,
-        config=TINY_SEG_CONFIG,
-    )
+    return train_tiny(seg_phantom, method="supervised", out=out, max_steps=4)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import torch
 
-from medssl import api
 from medssl.engine.module import METHODS, register_method
 from medssl.methods.segment.base import SegmentationMethod
-from tests.conftest import TINY_SEG_CONFIG
+from tests.conftest import TINY_SEG_CONFIG, train_tiny
 
 SEEN: list[dict] = []
 
@@ -40,10 +39,9 @@ def test_semi_supervised_methods_receive_the_unlabelled_pool(seg_phantom: Path, 
     _register_probe()
     SEEN.clear()
     config = {**TINY_SEG_CONFIG, "data": {**TINY_SEG_CONFIG["data"], "unlabeled_batch_size": 2}}
-    run = api.train(
-        seg_phantom, method="probe_unlabeled", out=tmp_path / "r", labeled=2, profile="cpu",
-        max_steps=2, config=config,
-    )  # fmt: skip
+    run = train_tiny(
+        seg_phantom, method="probe_unlabeled", out=tmp_path / "r", max_steps=2, config=config
+    )
     assert len(SEEN) == 2
     shapes = SEEN[0]
     assert shapes["labeled"]["image"] == (1, 1, 32, 32, 32)
@@ -68,12 +66,5 @@ def test_supervised_gets_no_unlabelled_stream(seg_phantom: Path, tmp_path: Path,
         return original(self, batch)
 
     monkeypatch.setattr(Supervised, "training_losses", spy)
-    api.train(
-        seg_phantom,
-        out=tmp_path / "s",
-        labeled=2,
-        profile="cpu",
-        max_steps=1,
-        config=TINY_SEG_CONFIG,
-    )
+    train_tiny(seg_phantom, out=tmp_path / "s", max_steps=1)
     assert keys == [{"labeled"}]

@@ -16,7 +16,7 @@ import yaml
 
 from medssl import api
 from medssl.errors import ConfigError, DataError
-from tests.conftest import TINY_SEG_CONFIG
+from tests.conftest import TINY_SEG_CONFIG, train_tiny
 
 CLI = [sys.executable, "-m", "medssl.cli"]
 
@@ -52,44 +52,20 @@ def test_split_is_deterministic_and_disjoint(tiny_run: Path, seg_phantom: Path, 
     assert len(split["labeled"]) == 2 and len(split["val"]) == 1
     assert not set(split["labeled"]) & set(split["val"])
     assert not set(split["unlabeled"]) & (set(split["labeled"]) | set(split["val"]))
-    again = api.train(
-        seg_phantom,
-        out=tmp_path / "again",
-        labeled=2,
-        profile="cpu",
-        max_steps=1,
-        config=TINY_SEG_CONFIG,
-    )
+    again = train_tiny(seg_phantom, out=tmp_path / "again", max_steps=1)
     assert json.loads((again / "split.json").read_text())["labeled"] == split["labeled"]
 
 
 def test_existing_run_is_never_overwritten_without_force(tiny_run: Path, seg_phantom: Path):
     before = (tiny_run / "checkpoints" / "last.ckpt").stat().st_mtime_ns
     with pytest.raises(ConfigError, match="exists"):
-        api.train(
-            seg_phantom, out=tiny_run, labeled=2, profile="cpu", max_steps=1, config=TINY_SEG_CONFIG
-        )
+        train_tiny(seg_phantom, out=tiny_run, max_steps=1)
     assert (tiny_run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
 
 
 def test_force_replaces_a_run(seg_phantom: Path, tmp_path: Path):
-    run = api.train(
-        seg_phantom,
-        out=tmp_path / "r",
-        labeled=2,
-        profile="cpu",
-        max_steps=1,
-        config=TINY_SEG_CONFIG,
-    )
-    run = api.train(
-        seg_phantom,
-        out=run,
-        labeled=2,
-        profile="cpu",
-        max_steps=2,
-        config=TINY_SEG_CONFIG,
-        force=True,
-    )
+    run = train_tiny(seg_phantom, out=tmp_path / "r", max_steps=1)
+    run = train_tiny(seg_phantom, out=run, max_steps=2, force=True)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
 
 
@@ -102,21 +78,13 @@ def test_bad_data_fails_with_one_line_and_leaves_no_run(seg_phantom: Path, tmp_p
     image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
     out = tmp_path / "run"
     with pytest.raises(DataError) as info:
-        api.train(broken, out=out, labeled=2, profile="cpu", max_steps=1, config=TINY_SEG_CONFIG)
+        train_tiny(broken, out=out, max_steps=1)
     assert image.name in str(info.value) and "\n" not in str(info.value)
     assert not out.exists()
 
 
 def test_bf16_precision_trains_on_cpu(seg_phantom: Path, tmp_path: Path):
-    run = api.train(
-        seg_phantom,
-        out=tmp_path / "bf16",
-        labeled=2,
-        profile="cpu",
-        max_steps=2,
-        precision="bf16-mixed",
-        config=TINY_SEG_CONFIG,
-    )
+    run = train_tiny(seg_phantom, out=tmp_path / "bf16", max_steps=2, precision="bf16-mixed")
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert all(
         torch.isfinite(torch.tensor(float(r["train/loss"]))) for r in rows if r.get("train/loss")
@@ -195,15 +163,7 @@ def test_same_seed_same_run(seg_phantom: Path, tmp_path: Path):
     """Initialisation, patch sampling and augmentation all follow --seed."""
 
     def losses(out: Path, seed: int) -> list[float]:
-        api.train(
-            seg_phantom,
-            out=out,
-            labeled=2,
-            profile="cpu",
-            max_steps=3,
-            seed=seed,
-            config=TINY_SEG_CONFIG,
-        )
+        train_tiny(seg_phantom, out=out, max_steps=3, seed=seed)
         rows = csv.DictReader(open(out / "metrics.csv"))
         return [float(r["train/loss"]) for r in rows if r.get("train/loss")]
 
