@@ -105,6 +105,12 @@ class MethodModule(L.LightningModule):
     def ema_decay(self) -> float:
         return float(getattr(self.hp, "ema_decay", 0.99))
 
+    @classmethod
+    def finalize_config(cls, cfg: RunConfig) -> RunConfig:
+        """Resolve what depends on this machine (e.g. an optional local text encoder) before the
+        config is written, so that ``RUN/config.yaml`` says what was actually used."""
+        return cfg
+
     def learnable_params(self) -> Iterable[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 

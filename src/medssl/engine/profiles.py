@@ -106,7 +106,7 @@ def resolve_config(
     cfg = build_config(layers, source="--config/flags")
     if task == "segmentation":
         cfg.data.patch_size = fit_patch(cfg, dataset)
-    return cfg
+    return method_cls.finalize_config(cfg)
 
 
 def fit_patch(cfg: RunConfig, dataset: Dataset) -> list[int]:

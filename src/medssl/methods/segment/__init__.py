@@ -1,3 +1,11 @@
-"""Segmentation methods: supervised baseline and (later) the semi-supervised family."""
+"""Segmentation methods: the supervised baseline and the semi-supervised family.
 
-from medssl.methods.segment import supervised  # noqa: F401
+Every module of this package registers its method on import; importing the package imports them
+all, so a new method is one new file.
+"""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
