@@ -63,3 +63,25 @@ def test_explicit_ids_and_errors():
         make_split(_dataset(), labeled=1.5)
     with pytest.raises(ConfigError, match="no labelled"):
         make_split(_dataset(0), labeled=1)
+
+
+def test_last_validation_keeps_first_n_labelled_sets_nested():
+    """The LA protocols: labelled = the first N of the list, validation = the last cases."""
+    eight = make_split(_dataset(20), labeled=8, val_cases=4, order="first", val_order="last")
+    four = make_split(_dataset(20), labeled=4, val_cases=4, order="first", val_order="last")
+    assert eight["val"] == four["val"] == [f"c{i:02d}" for i in range(16, 20)]
+    assert eight["labeled"] == [f"c{i:02d}" for i in range(8)]
+    assert eight["labeled"][:4] == four["labeled"]
+
+
+def test_splits_json_fixes_the_case_order(shared_data: Path):
+    """ACDC: "the first 7 patients" are those of SSL4MIS's train list, not sorted ids."""
+    import json
+
+    from medssl.data.layouts import load_dataset
+
+    root = shared_data / "acdc"
+    listed = json.loads((root / "splits.json").read_text())["train"]
+    split = make_split(load_dataset(root), labeled=14, order="first")
+    assert split["labeled"] == listed[:14]
+    assert split["labeled"][0] == "acdc_patient099_frame01"

@@ -37,6 +37,7 @@ class Benchmark:
     configs: dict[str, dict[str, Any]]  # profile -> config overrides
     published: dict[str, Any] = field(default_factory=dict)
     units: str = "auto"  # distance units of the evaluation ("voxel" for the LA protocol)
+    labeled_text: str | None = None  # how the table states the budget ("7 patients")
 
     def data_dir(self) -> Path:
         return SHARED_DATA / self.data
@@ -63,14 +64,18 @@ def run_benchmark(
     """Train and evaluate each method of the protocol; print and return the table."""
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)
     from medssl import api
+    from medssl.engine.module import get_method
     from medssl.engine.run import read_run
     from medssl.report.tables import rows_table
 
     bench: Benchmark = BENCHMARKS.get(name)
     profile = resolve_profile(profile)
     out = Path(out or f"bench_out/{name}-{profile}")
+    methods = methods or bench.methods
+    for method in methods:  # fail before the first hour of training, not after it
+        get_method(bench.task, method)
     rows = []
-    for method in methods or bench.methods:
+    for method in methods:
         start = time.perf_counter()
         run = api.train(
             bench.data_dir(),
@@ -89,7 +94,7 @@ def run_benchmark(
         rows.append(
             {
                 "method": method,
-                "labeled": len(split["labeled"]),
+                "labeled": bench.labeled_text or len(split["labeled"]),
                 **{k: result["mean"][k] for k in ("dice", "jaccard", "hd95", "asd")},
                 "train_s": seconds,
                 "it_per_s": steps / seconds,

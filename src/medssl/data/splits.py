@@ -1,9 +1,11 @@
 """Deterministic train / validation / labelled-subset selection, written to ``RUN/split.json``.
 
 The validation part comes from the dataset's own split when it has one (``meta["split"] ==
-"val"``, e.g. ACDC's ``splits.json``), else a seeded fraction of the labelled cases. ``--labeled N``
-then picks N of the remaining labelled training cases (seeded, or the first N in the dataset's
-order, as UA-MT does); every other training case joins the unlabelled pool.
+"val"``, e.g. ACDC's ``splits.json``), else a seeded fraction of the labelled cases (or the last
+ones in list order, so that "the first N" labelled sets of a protocol stay inside its training
+part). ``--labeled N`` then picks N of the remaining labelled training cases (seeded, or the
+first N in the dataset's order, as UA-MT does); every other training case joins the unlabelled
+pool.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def make_split(
     val_cases: int | float = 0.2,
     order: str = "seeded",
     labeled_ids: list[str] | None = None,
+    val_order: str = "seeded",
 ) -> dict[str, Any]:
     """Return ``{"labeled", "unlabeled", "val", "seed", ...}`` lists of case ids."""
     labelled = [c.id for c in dataset.labeled]
@@ -49,8 +52,11 @@ def make_split(
         n_val = _count(val_cases, len(labelled), "val_cases")
         if n_val >= len(labelled):
             raise ConfigError(f"val_cases={val_cases} leaves no training case of {len(labelled)}")
-        shuffled = random.Random(seed).sample(labelled, len(labelled))
-        val = sorted(shuffled[:n_val], key=labelled.index)
+        if val_order == "last":  # keeps "the first N" labelled sets nested and val fixed
+            val = labelled[-n_val:]
+        else:
+            shuffled = random.Random(seed).sample(labelled, len(labelled))
+            val = sorted(shuffled[:n_val], key=labelled.index)
         train = [i for i in labelled if i not in set(val)]
 
     if labeled_ids is not None:

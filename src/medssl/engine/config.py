@@ -37,6 +37,7 @@ class DataConfig(_Strict):
     num_workers: int = 0
     val_cases: int | float = 0.2  # cases held out for validation when the dataset has no val split
     labeled_order: Literal["seeded", "first"] = "seeded"  # "first": the first N cases (UA-MT)
+    val_order: Literal["seeded", "last"] = "seeded"  # "last": the last val_cases in list order
     labeled_ids: list[str] | None = None  # an explicit labelled list instead of --labeled N
 
 

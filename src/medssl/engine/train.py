@@ -147,6 +147,7 @@ def train(
         seed=cfg.train.seed,
         val_cases=cfg.data.val_cases,
         order=cfg.data.labeled_order,
+        val_order=cfg.data.val_order,
         labeled_ids=cfg.data.labeled_ids,
     )
     info = dataset_info(dataset, cfg)

@@ -42,15 +42,22 @@ def _scanned_cases(root: Path, ending: str, n_channels: int) -> dict[str, Case]:
 
 
 def _apply_splits(root: Path, cases: dict[str, Case]) -> dict[str, Any]:
-    """``splits.json`` (acdc): each listed case gets ``meta["split"]``; the json is returned."""
+    """``splits.json`` (acdc): each listed case gets ``meta["split"]`` and the cases take the
+    json's list order (SSL4MIS labels "the first N patients" of its train list); the json is
+    returned."""
     path = root / "splits.json"
     if not path.is_file():
         return {}
     splits = read_json(path)
+    listed: list[str] = []
     for split in ("train", "val", "test"):
         for case_id in splits.get(split, []) if isinstance(splits, dict) else []:
             if case_id in cases:
                 cases[case_id].meta["split"] = split
+                listed.append(case_id)
+    ordered = {i: cases[i] for i in listed} | {i: c for i, c in cases.items() if i not in listed}
+    cases.clear()
+    cases.update(ordered)
     return {"splits": splits}
 
 
