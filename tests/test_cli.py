@@ -104,3 +104,22 @@ def test_report_and_evaluate_on_a_run(
 def test_unknown_benchmark(monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "bench", "la-supervisd")
     assert code == 2 and "la-supervised" in err
+
+
+def test_evaluate_on_the_users_held_out_data(monkeypatch, capsys, tiny_run: Path, tmp_path: Path):
+    """``evaluate --run RUN --data DIR``: a test set the run never saw, in the same layout."""
+    import json
+
+    from medssl.data.layouts import load_dataset
+    from medssl.data.phantom import make_phantom
+
+    held_out = make_phantom(tmp_path / "my_test_set", "seg3d", cases=4, seed=11)
+    expected = sorted(c.id for c in load_dataset(held_out).labeled)
+    report = tmp_path / "test_metrics.json"
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "evaluate", "--run", tiny_run, "--data", held_out, "--out", report
+    )
+    assert code == 0 and "dice" in out.lower()
+    result = json.loads(report.read_text())
+    assert sorted(result["per_case"]) == expected and result["data"] == str(held_out)
+    assert 0.0 <= result["mean"]["dice"] <= 1.0
