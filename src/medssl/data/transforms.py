@@ -13,10 +13,12 @@ prediction back to the input's grid.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from monai import transforms as mt
 from monai.data import MetaTensor
 from monai.utils import ImageMetaKey, ensure_tuple
@@ -65,14 +67,71 @@ def normalise(kind: str, keys: Sequence[str], ct_window: tuple[float, float]) ->
     return []
 
 
+def edge_magnitude(image: torch.Tensor, in_plane: bool = False) -> torch.Tensor:
+    """Sobel gradient magnitude of each channel of ``(C, *spatial)``, scaled to [0, 1] per channel
+    by its 99.5th percentile (values above it clip to 1).
+
+    ``in_plane``: gradients along the first two spatial axes of each slice of a 3D volume only
+    (a 2D network on 3D volumes sees each slice's own edges). A flat image gives zeros.
+    """
+    plain = image.as_tensor() if hasattr(image, "as_tensor") else torch.as_tensor(image)
+    plain = plain.float()
+    sobel = mt.SobelGradients(padding_mode="replicate")  # replicate: axes of size 1 are fine
+    if in_plane and plain.ndim == 4:
+        c, h, w, depth = plain.shape
+        slices = plain.permute(0, 3, 1, 2).reshape(c * depth, h, w)
+        grads = sobel(slices).reshape(2, c * depth, h, w)
+        magnitude = grads.pow(2).sum(0).sqrt().reshape(c, depth, h, w).permute(0, 2, 3, 1)
+    else:
+        axes = plain.ndim - 1
+        magnitude = sobel(plain).reshape(axes, *plain.shape).pow(2).sum(0).sqrt()
+    peak = _robust_peak(magnitude.flatten(1)).view(-1, *([1] * (plain.ndim - 1)))
+    return (magnitude / peak).clamp(0.0, 1.0)
+
+
+def _robust_peak(values: torch.Tensor, quantile: float = 0.995) -> torch.Tensor:
+    """Per-row 99.5th percentile (the maximum where that is 0): a few outlier voxels do not
+    squash every other edge towards zero."""
+    k = max(1, math.ceil(quantile * values.shape[1]))
+    high = values.kthvalue(k, dim=1).values
+    return torch.where(high > 0, high, values.amax(1)).clamp_min(1e-6)
+
+
+class EdgePromptd(mt.MapTransform):
+    """Append an edge-enhanced copy of the image as extra channels: ``(C, ...) -> (2C, ...)``.
+
+    KP-Net's image prompt. Added to the deterministic prefix, so patches, augmentation, caching,
+    sliding windows and Invertd treat it as more channels of the same image (its metadata is
+    the image's).
+    """
+
+    def __init__(self, keys: Sequence[str] | str = IMAGE, in_plane: bool = False) -> None:
+        super().__init__(keys)
+        self.in_plane = in_plane
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            edges = edge_magnitude(image, self.in_plane).to(image.dtype)
+            d[key] = torch.cat([image, edges], dim=0)
+        return d
+
+
 def load_and_normalise(
     with_label: bool,
     intensity: str = "mri",
     target_spacing: Sequence[float] | None = None,
     ct_window: tuple[float, float] = (-175.0, 250.0),
     data_dims: int = 3,
+    edge_prompt: bool = False,
+    network_dims: int | None = None,
 ) -> list:
-    """The deterministic, invertible prefix shared by training, validation and inference."""
+    """The deterministic, invertible prefix shared by training, validation and inference.
+
+    ``edge_prompt``: append the edge-enhanced image as extra channels (:class:`EdgePromptd`),
+    in-plane when a 2D network (``network_dims`` 2) reads 3D volumes.
+    """
     keys = [IMAGE, LABEL] if with_label else [IMAGE]
     steps: list = [
         LoadMedImaged(keys),
@@ -84,6 +143,8 @@ def load_and_normalise(
         modes = ("bilinear", "nearest") if with_label else ("bilinear",)
         steps.append(mt.Spacingd(keys, pixdim=list(target_spacing), mode=modes))
     steps += normalise(intensity, [IMAGE], ct_window)
+    if edge_prompt:
+        steps.append(EdgePromptd(IMAGE, in_plane=data_dims == 3 and network_dims == 2))
     steps.append(mt.EnsureTyped(keys, track_meta=True))
     return steps
 

@@ -33,6 +33,7 @@ class DataConfig(_Strict):
     unlabeled_batch_size: int = 2  # unlabelled patches per step (semi-supervised methods)
     foreground_ratio: float = 0.33  # share of patches centred on foreground (nnU-Net: 1/3)
     augment: bool = True
+    edge_prompt: bool = False  # append an edge-enhanced copy of the image as channels (KP-Net)
     cache: bool = True  # MONAI CacheDataset for the deterministic part of the pipeline
     num_workers: int = 0
     val_cases: int | float = 0.2  # cases held out for validation when the dataset has no val split

@@ -77,6 +77,8 @@ class SegmentationPredictor:
             target_spacing=data.target_spacing,
             ct_window=data.ct_window,
             data_dims=self.info["data_dims"],
+            edge_prompt=data.edge_prompt,
+            network_dims=self.info["spatial_dims"],
         )
 
     def check_compatible(self, dataset: Dataset) -> None:

@@ -72,6 +72,8 @@ class SegmentationData(L.LightningDataModule):
             target_spacing=self.cfg.target_spacing,
             ct_window=self.cfg.ct_window,
             data_dims=self.info["data_dims"],
+            edge_prompt=self.cfg.edge_prompt,
+            network_dims=self.info["spatial_dims"],
         )
 
     def _train_set(self, key: str, with_label: bool, batch: int) -> torch.utils.data.Dataset:

@@ -1,0 +1,155 @@
+"""KP-Net: the consistency and distinctiveness terms, the losses in 2D and 3D, a run end to end."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from medssl import api
+from medssl.engine.config import RunConfig
+from medssl.errors import ConfigError
+from medssl.methods.segment.consistency import sigmoid_rampup
+from medssl.methods.segment.kpnet import (
+    KPNetMethod,
+    MeanOfDecoders,
+    branch_distinctiveness,
+    decoder_consistency,
+)
+from medssl.nets.text_prompts import LearnedPrompts, resolve_text_encoder
+from tests.conftest import train_tiny
+
+INFO = {
+    "num_classes": 3,
+    "in_channels": 1,
+    "class_names": ["background", "liver", "kidney"],
+    "channel_names": {"0": "CT"},
+}
+
+
+def _module(dims: int, **method_config) -> KPNetMethod:
+    method_config.setdefault("text_encoder", "learned")
+    cfg = {
+        "method": "kpnet",
+        "net": {"channels": [4, 8, 16], "num_res_units": 0},
+        "data": {"patch_size": [16] * dims, "edge_prompt": True},
+        "train": {"max_steps": 10},
+        "method_config": method_config,
+    }
+    torch.manual_seed(0)
+    return KPNetMethod(cfg, {**INFO, "spatial_dims": dims, "data_dims": 3})
+
+
+def _batch(dims: int, unlabeled: bool = True) -> dict:
+    torch.manual_seed(1)
+    shape = [16] * dims
+    batch = {
+        "labeled": {
+            "image": torch.randn(2, 2, *shape),  # image + edge prompt channels
+            "label": torch.randint(0, 3, (2, 1, *shape)),
+        }
+    }
+    if unlabeled:
+        batch["unlabeled"] = {"image": torch.randn(2, 2, *shape)}
+    return batch
+
+
+def test_decoder_consistency_is_the_mean_squared_softmax_gap():
+    p1 = torch.tensor([[[0.7], [0.3]]])  # (B=1, K=2, 1 voxel)
+    p2 = torch.tensor([[[0.4], [0.6]]])
+    assert decoder_consistency(p1, p2).item() == pytest.approx(0.09)
+
+
+def test_distinctiveness_pulls_a_branch_to_its_own_sharpened_prediction():
+    probs = torch.tensor([[[0.8, 0.5], [0.2, 0.5]]], requires_grad=True)  # two voxels
+    sharp = 0.64 / (0.64 + 0.04)  # T = 0.5: p^2 / sum p^2 at the first voxel
+    gap = 0.8 - sharp
+    loss = branch_distinctiveness(probs, temperature=0.5)
+    assert loss.item() == pytest.approx(2 * gap**2 / 4)  # the tied voxel is already distinct
+    loss.backward()  # the sharpened target is detached: d/dp = 2 (p - s) / n
+    expected = torch.tensor([[[2 * gap / 4, 0.0], [-2 * gap / 4, 0.0]]])
+    assert torch.allclose(probs.grad, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("unlabeled", [True, False])
+def test_losses_are_finite_and_reach_every_part(dims: int, unlabeled: bool):
+    module = _module(dims)
+    losses = module.training_losses(_batch(dims, unlabeled))
+    assert all(torch.isfinite(v) for v in losses.values())
+    weight = 1.0 * sigmoid_rampup(0, 0.4 * 10)  # step 0 of 10, MC-Net+ weight and ramp
+    assert losses["consistency_weight"].item() == pytest.approx(weight)
+    expected = losses["supervised"] + weight * (losses["consistency"] + losses["distinctiveness"])
+    assert losses["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    losses["loss"].backward()
+    net = module.net
+    for part in ("image_encoder", "prompt_encoder", "prompts", "gate"):
+        assert any(p.grad is not None for p in getattr(net, part).parameters()), part
+    for part in ("decoder_deconv", "decoder_interp"):
+        assert all(p.grad is not None for p in getattr(net, part).parameters()), part
+
+
+def test_inference_is_the_mean_of_the_two_decoders_softmax():
+    module = _module(2).eval()
+    x = _batch(2)["labeled"]["image"]
+    with torch.no_grad():
+        a, b = module.net(x)
+        mean = MeanOfDecoders(module.net, "mean")(x).exp()
+        first = MeanOfDecoders(module.net, "deconv")(x)
+    assert torch.allclose(mean, 0.5 * (a.softmax(1) + b.softmax(1)), atol=1e-5)
+    assert torch.equal(first, a)
+    assert module.predict_labels(x[:1]).shape == (1, 1, 16, 16)
+
+
+def test_text_encoder_is_resolved_into_the_run_config():
+    forced = KPNetMethod.finalize_config(
+        RunConfig(method="kpnet", method_config={"text_encoder": "learned"})
+    )
+    assert forced.method_config["text_encoder"] == "learned"
+    auto = KPNetMethod.finalize_config(RunConfig(method="kpnet"))
+    assert auto.method_config["text_encoder"] == resolve_text_encoder("auto")
+    assert isinstance(_module(2).net.prompts, LearnedPrompts)
+    with pytest.raises(ConfigError, match="auto"):
+        _module(2, text_encoder="auto")
+
+
+def test_a_checkpoint_needs_no_text_encoder_but_training_does(monkeypatch):
+    from medssl.nets.text_prompts import ENCODERS, TextEncoder
+
+    table = torch.randn(3, 4)
+    monkeypatch.setitem(ENCODERS, "here", TextEncoder("torch", 4, lambda s: table[: len(s)]))
+    monkeypatch.setitem(ENCODERS, "gone", TextEncoder("medssl_no_such_package", 4, None))
+    trained = _module(2, text_encoder="here")
+    trained.on_fit_start()  # embeddings computed: training may start
+    elsewhere = _module(2, text_encoder="gone")  # rebuilt where the encoder is missing
+    with pytest.raises(ConfigError, match="not installed"):
+        elsewhere.on_fit_start()
+    elsewhere.load_state_dict(trained.state_dict())
+    assert torch.equal(elsewhere.net.prompts.embeddings, table)
+    x = _batch(2)["labeled"]["image"]
+    trained.eval()
+    elsewhere.eval()
+    with torch.no_grad():
+        assert torch.equal(trained.predict_logits(x[:1]), elsewhere.predict_logits(x[:1]))
+
+
+def test_the_edge_prompt_cannot_be_turned_off():
+    cfg = {"method": "kpnet", "data": {"patch_size": [16, 16]}}
+    cfg["method_config"] = {"text_encoder": "learned"}
+    with pytest.raises(ConfigError, match="edge_prompt"):
+        KPNetMethod(cfg, {**INFO, "spatial_dims": 2})
+
+
+def test_a_kpnet_run_records_its_text_encoder_and_its_checkpoint_evaluates(
+    seg_phantom: Path, tmp_path: Path
+):
+    run = train_tiny(seg_phantom, tmp_path / "run", 2, method="kpnet")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["method_config"]["text_encoder"] == resolve_text_encoder("auto")
+    assert saved["data"]["edge_prompt"] is True
+    result = api.evaluate(run, seg_phantom, only="val")
+    assert result["method"] == "kpnet" and result["cases"] == 1
+    assert 0.0 <= result["mean"]["dice"] <= 1.0 and not math.isnan(result["mean"]["dice"])

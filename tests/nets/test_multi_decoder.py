@@ -1,0 +1,107 @@
+"""The multi-decoder network: decoders differing in upsampling, the deep-supervision pyramid,
+training-only feature perturbations, and the test-time single output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from medssl.engine.config import NetConfig
+from medssl.errors import ConfigError
+from medssl.nets.multi_decoder import (
+    MainOutput,
+    MeanOutput,
+    MultiDecoderNet,
+    Perturbation,
+    from_net_config,
+)
+
+TINY = {"channels": [8, 16, 32], "num_res_units": 0}
+
+
+def _upsampling_layers(net: MultiDecoderNet) -> list[set[str]]:
+    """Per decoder: the kinds of upsampling layers it contains."""
+    kinds = []
+    for decoder in net.decoders:
+        found = set()
+        for m in decoder.ups.modules():
+            if isinstance(m, nn.ConvTranspose2d | nn.ConvTranspose3d):
+                found.add("transpose")
+            elif isinstance(m, nn.Upsample):
+                found.add(m.mode)
+        kinds.append(found)
+    return kinds
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_three_decoders_upsample_differently_and_keep_the_input_shape(dims: int):
+    net = MultiDecoderNet(dims, 1, 3, upsampling=("transpose", "linear", "nearest"), **TINY)
+    x = torch.randn((2, 1) + (32,) * dims)
+    outputs = net(x)
+    assert len(outputs) == 3
+    assert all(o.shape == (2, 3) + (32,) * dims for o in outputs)
+    linear = "bilinear" if dims == 2 else "trilinear"
+    assert _upsampling_layers(net) == [{"transpose"}, {linear}, {"nearest"}]
+    assert not torch.allclose(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_deep_supervision_gives_one_full_size_output_per_decoder_level(dims: int):
+    x = torch.randn((1, 1) + (32,) * dims)
+    net = MultiDecoderNet(dims, 1, 2, channels=[4, 8, 8, 8], num_res_units=0, deep_supervision=4)
+    assert net.num_heads == 3  # capped at the three decoder levels of a four-level net
+    outputs = net(x)
+    assert [o.shape for o in outputs] == [(1, 2) + (32,) * dims] * 3
+    assert MultiDecoderNet(dims, 1, 2, channels=[4] * 6, deep_supervision=4).num_heads == 4
+
+
+def test_the_gpu_patch_and_five_levels_fit():
+    """112x112x80 (the LA protocol) through four downsamplings, as the GPU profile's widths."""
+    net = MultiDecoderNet(3, 1, 2, channels=[2] * 5, num_res_units=0, deep_supervision=4).eval()
+    with torch.no_grad():
+        outputs = net(torch.randn(1, 1, 112, 112, 80))
+    assert [o.shape for o in outputs] == [(1, 2, 112, 112, 80)] * 4
+
+
+def test_perturbations_act_in_training_only():
+    torch.manual_seed(0)
+    x = torch.rand(2, 4, 8, 8) + 0.1
+    for kind in ("dropout", "feature_dropout", "noise"):
+        layer = Perturbation(kind, dims=2)
+        assert not torch.equal(layer.train()(x), x), kind
+        assert torch.equal(layer.eval()(x), x), kind
+    assert torch.equal(Perturbation("none", dims=2).train()(x), x)
+
+
+def test_feature_dropout_zeroes_the_most_active_locations():
+    x = torch.ones(1, 2, 4, 4)
+    x[:, :, 0, 0] = 10.0  # channel mean 10 >= 0.9 * max: dropped; the rest (1 < 7) kept
+    out = Perturbation("feature_dropout", dims=2).train()(x)
+    assert torch.all(out[:, :, 0, 0] == 0)
+    assert torch.all(out.flatten(2)[:, :, 1:] == 1)
+
+
+def test_heads_get_their_own_perturbation_and_main_output_is_the_first_decoder():
+    net = MultiDecoderNet(
+        2, 1, 2, upsampling=("transpose", "nearest"), head_perturbations=["none", "noise"], **TINY
+    )
+    assert [p.kind for p in net.decoders[0].perturb] == ["none"]
+    pyramid = MultiDecoderNet(
+        2, 1, 2, channels=[4, 8, 8], deep_supervision=2, head_perturbations=["none", "noise"]
+    )
+    assert [p.kind for p in pyramid.decoders[0].perturb] == ["none", "noise"]
+    x = torch.randn(1, 1, 32, 32)
+    net.eval()
+    with torch.no_grad():
+        outputs = net(x)
+        assert torch.allclose(MainOutput(net)(x), outputs[0])
+        assert torch.allclose(MeanOutput(net)(x), (outputs[0] + outputs[1]) / 2)
+    assert not list(MainOutput(net).parameters())  # the wrapper does not re-register the net
+
+
+def test_from_net_config_uses_the_run_widths_and_refuses_other_networks():
+    net = from_net_config(NetConfig(name="vnet", **TINY), 2, 1, 2)
+    assert len(net.encoder.levels) == 2
+    with pytest.raises(ConfigError, match="multi-decoder"):
+        from_net_config(NetConfig(name="swin_unetr"), 2, 1, 2)
