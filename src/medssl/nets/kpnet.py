@@ -32,21 +32,14 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.networks.blocks import Convolution, ResidualUnit, UpSample
+from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Dropout
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
+from medssl.nets.multi_decoder import conv_block
+
 ACT = ("leakyrelu", {"negative_slope": 0.01, "inplace": False})
-
-
-def _block(dims: int, cin: int, cout: int, stride: int, res_units: int, norm, dropout: float):
-    """A 3x3 conv unit (residual when ``res_units`` > 0), optionally strided."""
-    if res_units > 0:
-        return ResidualUnit(
-            dims, cin, cout, strides=stride, subunits=res_units, act=ACT, norm=norm, dropout=dropout
-        )
-    return Convolution(dims, cin, cout, strides=stride, act=ACT, norm=norm, dropout=dropout)
 
 
 class Encoder(nn.Module):
@@ -67,7 +60,7 @@ class Encoder(nn.Module):
         widths = [in_channels, *channels]
         steps = [1, *strides]
         self.levels = nn.ModuleList(
-            _block(dims, widths[i], widths[i + 1], steps[i], res_units, norm, dropout)
+            conv_block(dims, widths[i], widths[i + 1], res_units, norm, dropout, steps[i], ACT)
             for i in range(len(channels))
         )
         self.drop = Dropout[Dropout.DROPOUT, dims](feature_dropout)
@@ -133,7 +126,7 @@ class Decoder(nn.Module):
             for i in deep_to_shallow
         )
         self.convs = nn.ModuleList(
-            _block(dims, channels[i - 1], channels[i - 1], 1, res_units, norm, dropout)
+            conv_block(dims, channels[i - 1], channels[i - 1], res_units, norm, dropout, 1, ACT)
             for i in deep_to_shallow
         )
         self.drop = Dropout[Dropout.DROPOUT, dims](feature_dropout)

@@ -52,15 +52,30 @@ DEFAULT_CHANNELS = (16, 32, 64, 128, 256)
 
 
 def conv_block(
-    dims: int, cin: int, cout: int, num_res_units: int, norm: str, dropout: float, stride: int = 1
+    dims: int,
+    cin: int,
+    cout: int,
+    num_res_units: int,
+    norm: str | tuple,
+    dropout: float,
+    stride: int = 1,
+    act: str | tuple = "PRELU",
 ) -> nn.Module:
     """A layer as MONAI's UNet builds one: a residual unit of ``num_res_units`` convolutions
-    (the first strided), or a single (strided) convolution when ``num_res_units`` is 0."""
+    (the first strided), or a single (strided) convolution when ``num_res_units`` is 0.
+    ``act`` defaults to MONAI's (PReLU); KP-Net passes its LeakyReLU."""
     if num_res_units > 0:
         return ResidualUnit(
-            dims, cin, cout, strides=stride, subunits=num_res_units, norm=norm, dropout=dropout
+            dims,
+            cin,
+            cout,
+            strides=stride,
+            subunits=num_res_units,
+            act=act,
+            norm=norm,
+            dropout=dropout,
         )
-    return Convolution(dims, cin, cout, strides=stride, norm=norm, dropout=dropout)
+    return Convolution(dims, cin, cout, strides=stride, act=act, norm=norm, dropout=dropout)
 
 
 def upsample(dims: int, cin: int, cout: int, stride: int, mode: str) -> UpSample:
