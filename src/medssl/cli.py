@@ -198,11 +198,15 @@ def bench(
     profile: str = "auto",
     methods: str | None = None,
     out_dir: Annotated[Path | None, typer.Option("--out")] = None,
+    config: Path | None = None,
 ):
-    """Run a named benchmark protocol; prints a table and writes JSON."""
+    """Run a named benchmark protocol; prints a table and writes JSON.
+
+    --config YAML is merged over the profile for every method (e.g. a longer schedule).
+    """
     from medssl.bench import run_benchmark
 
-    run_benchmark(name, profile=profile, methods=_domains(methods), out=out_dir)
+    run_benchmark(name, profile=profile, methods=_domains(methods), out=out_dir, config=config)
 
 
 @app.command("methods")

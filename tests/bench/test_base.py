@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from medssl.bench.base import BENCHMARKS, Benchmark, register, run_benchmark
+from medssl.errors import ConfigError
 from tests.conftest import TINY_SEG_CONFIG
 
+TINY_BENCH = "test-tiny-phantom"
 
-def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
-    name = "test-tiny-phantom"
+
+def register_tiny(seg_phantom: Path) -> str:
+    """A one-method protocol on the session phantom, 4 steps (registered once)."""
+    name = TINY_BENCH
     if name not in BENCHMARKS:
         register(
             Benchmark(
@@ -29,7 +35,11 @@ def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
                 units="voxel",
             )
         )
-    payload = run_benchmark(name, profile="cpu", out=tmp_path / "bench")
+    return name
+
+
+def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
+    payload = run_benchmark(register_tiny(seg_phantom), profile="cpu", out=tmp_path / "bench")
     saved = json.loads((tmp_path / "bench" / "results.json").read_text())
     assert saved["rows"] == payload["rows"] and saved["units"]["hd95"] == "voxel"
     (row,) = saved["rows"]
@@ -38,3 +48,22 @@ def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
     assert row["train_it_per_s"] > 0 and 0.0 <= row["data_wait"] < 1.0
     assert (tmp_path / "bench" / "supervised" / "checkpoints" / "best.ckpt").is_file()
     assert "supervised" in capsys.readouterr().out  # the printed table
+
+
+def test_config_overrides_the_profile_and_is_recorded(seg_phantom: Path, tmp_path: Path):
+    override = tmp_path / "longer.yaml"
+    override.write_text("train: {max_steps: 6}\n")
+    name = register_tiny(seg_phantom)
+    saved = run_benchmark(name, profile="cpu", out=tmp_path / "bench", config=override)
+    assert saved["overrides"] == {"train": {"max_steps": 6}}
+    run = Path(saved["rows"][0]["run"])
+    assert "max_steps: 6" in (run / "config.yaml").read_text()
+    assert BENCHMARKS.get(name).configs["cpu"]["train"]["max_steps"] == 4  # protocol untouched
+
+
+def test_missing_override_file_fails_before_training(seg_phantom: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        run_benchmark(
+            register_tiny(seg_phantom), profile="cpu", out=tmp_path / "b", config=tmp_path / "x"
+        )
+    assert not (tmp_path / "b").exists()
