@@ -18,6 +18,7 @@ from medssl.data.transforms import (
     intensity_kind,
     landmark_pipeline,
     load_and_normalise,
+    patch_prefix,
     random_patches,
 )
 
@@ -64,7 +65,9 @@ def _la_record(shared_data: Path) -> dict:
 def test_foreground_oversampling_centres_patches_on_the_label(shared_data: Path):
     pre = load_and_normalise(True, intensity="mri")
     always = Compose(
-        pre + random_patches([32, 32, 16], True, False, foreground_ratio=1.0, augment=False)
+        pre
+        + patch_prefix([32, 32, 16], True, False)
+        + random_patches([32, 32, 16], True, False, foreground_ratio=1.0, augment=False)
     )
     always.set_random_state(0)
     record = _la_record(shared_data)
@@ -74,7 +77,9 @@ def test_foreground_oversampling_centres_patches_on_the_label(shared_data: Path)
 
 def test_2d_slices_of_3d_volumes(shared_data: Path):
     pipeline = Compose(
-        load_and_normalise(True, intensity="mri") + random_patches([64, 64], True, slice_2d=True)
+        load_and_normalise(True, intensity="mri")
+        + patch_prefix([64, 64], True, slice_2d=True)
+        + random_patches([64, 64], True, slice_2d=True, spatial_augment="affine")
     )
     sample = pipeline(_la_record(shared_data))[0]
     assert sample["image"].shape == (1, 64, 64) and sample["label"].shape == (1, 64, 64)
@@ -174,3 +179,29 @@ def test_edge_prompt_in_the_pipeline(shared_data: Path):
     assert out.shape == (2, *plain.shape[1:])
     assert torch.equal(out[:1], plain) and 0.0 <= out[1].min() and out[1].max() == 1.0
     assert out.applied_operations  # still invertible
+
+
+@pytest.mark.parametrize(("kind", "dims"), [("rot_flip", 3), ("affine", 2), ("affine", 3)])
+def test_spatial_augmentation_moves_image_and_label_together(kind: str, dims: int):
+    """A label painted from the image stays on it through turns, flips and rotations."""
+    from medssl.data.transforms import spatial_augmentation
+
+    shape = [24, 24, 8][:dims]
+    label = torch.zeros(1, *shape)
+    label[(0, slice(3, 10), slice(5, 20), *([slice(2, 6)] if dims == 3 else []))] = 1
+    pipeline = Compose(spatial_augmentation(["image", "label"], shape, kind))
+    changed = 0
+    for seed in range(8):
+        pipeline.set_random_state(seed)
+        out = pipeline({"image": label.clone() * 5.0, "label": label.clone()})
+        image, moved = torch.as_tensor(out["image"]), torch.as_tensor(out["label"])
+        assert moved.shape == label.shape
+        agree = ((image > 2.5) == (moved > 0.5)).float().mean()
+        assert agree > 0.98  # nearest vs bilinear differ only along the edge
+        changed += int(not torch.equal(moved, label))
+    assert changed >= 4  # it does augment
+
+
+def test_unknown_spatial_augmentation_is_refused():
+    with pytest.raises(ValueError, match="spatial_augment"):
+        random_patches([16, 16], True, slice_2d=False, spatial_augment="elastic")

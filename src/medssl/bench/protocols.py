@@ -113,7 +113,7 @@ ACDC_CONFIGS: dict[str, dict[str, Any]] = {
         "data": {
             "spatial_dims": 2,
             "patch_size": [128, 128],
-            "target_spacing": [2.0, 2.0, 1.0],
+            "target_spacing": [2.0, 2.0, -1.0],  # -1: keep the 5-10 mm slice spacing
             "batch_size": 8,
             "unlabeled_batch_size": 8,
             "labeled_order": "first",

@@ -3,7 +3,8 @@
 Segmentation: load through :class:`medssl.data.io.MedsslReader` (one IO path, one error policy),
 channel first, RAS orientation, optional resampling to a target spacing, intensity normalisation
 (CT window to [0, 1] or per-channel z-score for MRI and photographs), padding to the patch size,
-then patch sampling with foreground oversampling (nnU-Net's one third) and light augmentation.
+then padding and foreground indices (cached), patch sampling with foreground oversampling
+(nnU-Net's one third) and augmentation (flips, 90-degree turns, a small affine in 2D).
 A 2D network on 3D volumes samples axial slices: a (H, W, 1) patch whose last axis is squeezed.
 
 The deterministic prefix (up to normalisation) is what MONAI's CacheDataset caches; the random
@@ -149,6 +150,23 @@ def load_and_normalise(
     return steps
 
 
+SPATIAL_AUGMENTS = ("flip", "rot_flip", "affine")
+
+
+def patch_prefix(patch_size: Sequence[int], with_label: bool, slice_2d: bool) -> list:
+    """Deterministic part of patch sampling: pad to the patch, precompute foreground indices.
+
+    Cached with the load/normalise prefix, so a random crop does not rescan the whole label map
+    every step (MONAI's ``FgBgToIndicesd``); that rescan was most of a 2D-on-3D step's data wait.
+    """
+    keys = [IMAGE, LABEL] if with_label else [IMAGE]
+    roi = list(patch_size) + [1] if slice_2d else list(patch_size)
+    steps: list = [mt.SpatialPadd(keys, spatial_size=roi)]
+    if with_label:
+        steps.append(mt.FgBgToIndicesd(LABEL, fg_postfix="_fg", bg_postfix="_bg"))
+    return steps
+
+
 def random_patches(
     patch_size: Sequence[int],
     with_label: bool,
@@ -156,18 +174,23 @@ def random_patches(
     foreground_ratio: float = 0.33,
     augment: bool = True,
     num_samples: int = 1,
+    spatial_augment: str = "flip",
 ) -> list:
-    """Padding, patch sampling and augmentation: the random suffix of a training pipeline.
+    """Patch sampling and augmentation: the random suffix of a training pipeline.
 
-    ``slice_2d``: the data are 3D but the network is 2D; ``patch_size`` is (H, W) and a one-voxel
-    deep patch is cut and squeezed.
+    Expects :func:`patch_prefix` before it. ``slice_2d``: the data are 3D but the network is 2D;
+    ``patch_size`` is (H, W) and a one-voxel deep patch is cut and squeezed. ``spatial_augment``:
+    ``flip`` (every axis), ``rot_flip`` (plus 90-degree turns in the first two axes when the
+    patch is square there: UA-MT's and SSL4MIS's RandomRotFlip) or ``affine`` (plus a rotation
+    of up to 20 degrees in that plane and 0.85-1.15 scaling, as SSL4MIS's random_rotate).
     """
+    if spatial_augment not in SPATIAL_AUGMENTS:
+        raise ValueError(f"spatial_augment {spatial_augment!r}: use one of {SPATIAL_AUGMENTS}")
     keys = [IMAGE, LABEL] if with_label else [IMAGE]
     roi = list(patch_size) + [1] if slice_2d else list(patch_size)
-    steps: list = [mt.SpatialPadd(keys, spatial_size=roi)]
     if with_label:
         pos = max(foreground_ratio, 1e-3)
-        steps.append(
+        steps: list = [
             mt.RandCropByPosNegLabeld(
                 keys,
                 label_key=LABEL,
@@ -175,25 +198,48 @@ def random_patches(
                 pos=pos,
                 neg=max(1.0 - pos, 0.0),
                 num_samples=num_samples,
+                fg_indices_key=f"{LABEL}_fg",
+                bg_indices_key=f"{LABEL}_bg",
                 allow_smaller=False,
-            )
-        )
+            ),
+            mt.DeleteItemsd([f"{LABEL}_fg", f"{LABEL}_bg"]),
+        ]
     else:
-        steps.append(
+        steps = [
             mt.RandSpatialCropSamplesd(
                 keys, roi_size=roi, num_samples=num_samples, random_size=False
             )
-        )
+        ]
     if slice_2d:
         steps.append(mt.SqueezeDimd(keys, dim=-1))
     if augment:
-        dims = len(patch_size)
-        steps += [mt.RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
+        steps += spatial_augmentation(keys, list(patch_size), spatial_augment)
         steps += [
             mt.RandScaleIntensityd(IMAGE, factors=0.1, prob=0.3),
             mt.RandShiftIntensityd(IMAGE, offsets=0.1, prob=0.3),
             mt.RandGaussianNoised(IMAGE, std=0.05, prob=0.15),
         ]
+    return steps
+
+
+def spatial_augmentation(keys: list[str], patch_size: list[int], kind: str) -> list:
+    """Flips on every axis; 90-degree turns and a small affine in the first two axes."""
+    dims = len(patch_size)
+    steps: list = [mt.RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
+    if kind in ("rot_flip", "affine") and patch_size[0] == patch_size[1]:
+        steps.append(mt.RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=(0, 1)))
+    if kind == "affine":
+        angle = math.radians(20)
+        steps.append(
+            mt.RandAffined(
+                keys,
+                prob=0.3,
+                rotate_range=[angle] if dims == 2 else [0.0, 0.0, angle],
+                scale_range=[0.15] * dims,
+                mode=["bilinear", "nearest"][: len(keys)],
+                padding_mode="zeros",
+            )
+        )
     return steps
 
 

@@ -26,13 +26,16 @@ class DataConfig(_Strict):
 
     spatial_dims: int | None = None  # network dims: 2 (slices of 3D volumes) or 3; None = dataset's
     patch_size: list[int] | None = None  # None = profile default, clipped to the image size
-    target_spacing: list[float] | None = None  # resample to this spacing (mm); None keeps the grid
+    # resample to this spacing (mm); None keeps the grid, a value <= 0 keeps that axis's spacing
+    target_spacing: list[float] | None = None
     intensity: Literal["auto", "ct", "mri", "none"] = "auto"
     ct_window: tuple[float, float] = (-175.0, 250.0)  # HU window (VoCo / Swin-UNETR default)
     batch_size: int = 2  # labelled patches per step
     unlabeled_batch_size: int = 2  # unlabelled patches per step (semi-supervised methods)
     foreground_ratio: float = 0.33  # share of patches centred on foreground (nnU-Net: 1/3)
     augment: bool = True
+    # auto: "affine" for 2D networks (SSL4MIS: rot90/flip + rotation), "rot_flip" for 3D (UA-MT)
+    spatial_augment: Literal["auto", "flip", "rot_flip", "affine"] = "auto"
     edge_prompt: bool = False  # append an edge-enhanced copy of the image as channels (KP-Net)
     cache: bool = True  # MONAI CacheDataset for the deterministic part of the pipeline
     num_workers: int = 0

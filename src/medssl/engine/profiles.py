@@ -120,7 +120,7 @@ def fit_patch(cfg: RunConfig, dataset: Dataset) -> list[int]:
         shape = list(header.spatial_shape)
         if cfg.data.target_spacing:
             shape = [
-                round(n * s / t)
+                round(n * s / t) if t > 0 else n  # t <= 0 keeps the axis (MONAI Spacing)
                 for n, s, t in zip(shape, header.spacing, cfg.data.target_spacing, strict=False)
             ]
         largest = [max(a, b) for a, b in zip(largest, shape[:dims], strict=False)]

@@ -18,7 +18,12 @@ from monai.transforms import Compose
 
 from medssl.data.dataset import Case
 from medssl.data.dataset import Dataset as MedDataset
-from medssl.data.transforms import intensity_kind, load_and_normalise, random_patches
+from medssl.data.transforms import (
+    intensity_kind,
+    load_and_normalise,
+    patch_prefix,
+    random_patches,
+)
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
 
@@ -79,15 +84,23 @@ class SegmentationData(L.LightningDataModule):
     def _train_set(self, key: str, with_label: bool, batch: int) -> torch.utils.data.Dataset:
         transform = Compose(
             self.prefix(with_label)
+            + patch_prefix(self.cfg.patch_size, with_label, self.slice_2d)
             + random_patches(
                 self.cfg.patch_size,
                 with_label,
                 self.slice_2d,
                 foreground_ratio=self.cfg.foreground_ratio,
                 augment=self.cfg.augment,
+                spatial_augment=self.spatial_augment(),
             )
         )
         return _Steps(self._dataset(key, with_label, transform), self.steps_per_epoch * batch)
+
+    def spatial_augment(self) -> str:
+        """``auto``: SSL4MIS's rotations for 2D networks, UA-MT's rot90/flip for 3D ones."""
+        if self.cfg.spatial_augment != "auto":
+            return self.cfg.spatial_augment
+        return "affine" if self.info["spatial_dims"] == 2 else "rot_flip"
 
     def _dataset(self, key: str, with_label: bool, transform: Compose) -> torch.utils.data.Dataset:
         """Cached (deterministic prefix computed once) unless ``data.cache`` is off."""
