@@ -72,3 +72,12 @@ def test_unknown_keys_and_bad_yaml_are_one_line_errors(seg_phantom: Path, tmp_pa
     bad.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_yaml(bad)
+
+
+def test_slice_size_sets_the_patch_cap(shared_data: Path):
+    """ACDC slices are 154-512 wide; zoomed to 96x96 a 128 patch is clipped to 96."""
+    cfg = _resolve(
+        load_dataset(shared_data / "acdc"),
+        file_values={"data": {"spatial_dims": 2, "slice_size": [96, 96]}},
+    )
+    assert cfg.data.patch_size == [96, 96]

@@ -101,6 +101,7 @@ ACDC_CONFIGS: dict[str, dict[str, Any]] = {
         "net": {"name": "unet", "channels": [16, 32, 64, 128, 256]},
         "data": {
             "spatial_dims": 2,
+            "slice_size": [256, 256],  # every slice zoomed to 256x256, as SSL4MIS does
             "patch_size": [256, 256],
             "batch_size": 12,
             "unlabeled_batch_size": 12,
@@ -108,17 +109,19 @@ ACDC_CONFIGS: dict[str, dict[str, Any]] = {
         },
         "train": {"max_steps": 30000, "val_every": 2000, "precision": "bf16-mixed"},
     },
-    "cpu": {  # half the in-plane resolution (128x128 covers what 256x256 does), 1/15 of the steps
+    "cpu": {  # slices zoomed to 128x128 (half of SSL4MIS's 256x256), 4000 steps at 5x the LR
         "net": {"name": "unet", "channels": [16, 32, 64, 128], "num_res_units": 1},
+        # SGD 0.01 leaves the RV unlearnt after 2000 steps (34.6 % Dice); 0.05 reaches 66.3 %
+        "optim": {"lr": 0.05},
         "data": {
             "spatial_dims": 2,
+            "slice_size": [128, 128],
             "patch_size": [128, 128],
-            "target_spacing": [2.0, 2.0, -1.0],  # -1: keep the 5-10 mm slice spacing
             "batch_size": 8,
             "unlabeled_batch_size": 8,
             "labeled_order": "first",
         },
-        "train": {"max_steps": 2000, "val_every": 500},
+        "train": {"max_steps": 4000, "val_every": 500},
     },
 }
 ACDC_PUBLISHED = {  # Dice / Jaccard / 95HD / ASD on SSL4MIS's 20 test patients

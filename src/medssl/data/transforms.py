@@ -127,11 +127,15 @@ def load_and_normalise(
     data_dims: int = 3,
     edge_prompt: bool = False,
     network_dims: int | None = None,
+    slice_size: Sequence[int] | None = None,
 ) -> list:
     """The deterministic, invertible prefix shared by training, validation and inference.
 
     ``edge_prompt``: append the edge-enhanced image as extra channels (:class:`EdgePromptd`),
-    in-plane when a 2D network (``network_dims`` 2) reads 3D volumes.
+    in-plane when a 2D network (``network_dims`` 2) reads 3D volumes. ``slice_size``: resize
+    every slice (the first two axes) to this size and keep the slice count, as SSL4MIS zooms each
+    ACDC slice to 256x256: when the spacing is unknown, the field of view is the scale that
+    matches across scanners.
     """
     keys = [IMAGE, LABEL] if with_label else [IMAGE]
     steps: list = [
@@ -143,11 +147,25 @@ def load_and_normalise(
     if target_spacing:
         modes = ("bilinear", "nearest") if with_label else ("bilinear",)
         steps.append(mt.Spacingd(keys, pixdim=list(target_spacing), mode=modes))
+    if slice_size:
+        steps.append(resize_slices(keys, slice_size, data_dims))
     steps += normalise(intensity, [IMAGE], ct_window)
     if edge_prompt:
         steps.append(EdgePromptd(IMAGE, in_plane=data_dims == 3 and network_dims == 2))
     steps.append(mt.EnsureTyped(keys, track_meta=True))
     return steps
+
+
+def resize_slices(keys: Sequence[str], slice_size: Sequence[int], data_dims: int) -> mt.Resized:
+    """Resize the first two axes to ``slice_size`` (linear for the image, nearest for labels),
+    leaving a third axis as it is; invertible, so predictions map back to the input grid."""
+    if len(slice_size) != 2:
+        raise ValueError(f"slice_size {list(slice_size)}: give two numbers (height, width)")
+    size = list(slice_size) + [-1] * (data_dims - 2)
+    linear = "bilinear" if data_dims == 2 else "trilinear"
+    modes = [linear, "nearest"][: len(keys)]
+    smooth = [True, False][: len(keys)]  # smooth the image when shrinking, never the labels
+    return mt.Resized(keys, spatial_size=size, mode=modes, anti_aliasing=smooth)
 
 
 SPATIAL_AUGMENTS = ("flip", "rot_flip", "affine")

@@ -28,6 +28,8 @@ class DataConfig(_Strict):
     patch_size: list[int] | None = None  # None = profile default, clipped to the image size
     # resample to this spacing (mm); None keeps the grid, a value <= 0 keeps that axis's spacing
     target_spacing: list[float] | None = None
+    # resize every slice's first two axes to (H, W), keeping the slice count (SSL4MIS on ACDC)
+    slice_size: list[int] | None = None
     intensity: Literal["auto", "ct", "mri", "none"] = "auto"
     ct_window: tuple[float, float] = (-175.0, 250.0)  # HU window (VoCo / Swin-UNETR default)
     batch_size: int = 2  # labelled patches per step

@@ -23,7 +23,7 @@ from medssl.data.transforms import intensity_kind, load_and_normalise
 from medssl.engine.checkpoint import load_checkpoint
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.run import best_checkpoint, read_run
-from medssl.engine.segmentation_data import case_record
+from medssl.engine.segmentation_data import case_record, prefix_options
 from medssl.errors import CheckpointError, ConfigError, DataError, file_error
 from medssl.metrics.segmentation import (
     EMPTY_POLICY,
@@ -72,14 +72,7 @@ class SegmentationPredictor:
         self.info = module.dataset_info
         data = module.run_config.data
         kind = intensity_kind(self.info.get("channel_names", {}), data.intensity)
-        self.kw = dict(
-            intensity=kind,
-            target_spacing=data.target_spacing,
-            ct_window=data.ct_window,
-            data_dims=self.info["data_dims"],
-            edge_prompt=data.edge_prompt,
-            network_dims=self.info["spatial_dims"],
-        )
+        self.kw = prefix_options(data, self.info, kind)
 
     def check_compatible(self, dataset: Dataset) -> None:
         info = self.info
@@ -115,14 +108,17 @@ class SegmentationPredictor:
         pre = Compose(load_and_normalise(with_label, **self.kw))
         data = pre(dict(record))
         image = data["image"]
-        labels = self.module.predict_labels(image.unsqueeze(0).to(self.module.device))[0].cpu()
+        logits = self.module.predict_logits(image.unsqueeze(0).to(self.module.device))[0]
+        # Probabilities go back to the input grid with linear interpolation and are argmaxed
+        # there: inverting a resampled label map by nearest neighbour would leave blocky,
+        # displaced boundaries (thin structures such as ACDC's myocardium lose several Dice).
+        probs = torch.softmax(logits.float(), dim=0).cpu()
         data["pred"] = MetaTensor(
-            labels.float(), meta=image.meta, applied_operations=image.applied_operations
+            probs, meta=image.meta, applied_operations=image.applied_operations
         )
-        inverted = Invertd("pred", transform=pre, orig_keys="image", nearest_interp=True)(data)
-        pred = inverted["pred"]
-        pred = np.asarray(pred.detach().cpu().numpy() if torch.is_tensor(pred) else pred)[0]
-        return np.rint(pred).astype(np.uint8), data
+        inverted = Invertd("pred", transform=pre, orig_keys="image", nearest_interp=False)(data)
+        pred = torch.as_tensor(inverted["pred"]).argmax(dim=0)
+        return pred.numpy().astype(np.uint8), data
 
 
 def evaluate(

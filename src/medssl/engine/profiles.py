@@ -123,6 +123,8 @@ def fit_patch(cfg: RunConfig, dataset: Dataset) -> list[int]:
                 round(n * s / t) if t > 0 else n  # t <= 0 keeps the axis (MONAI Spacing)
                 for n, s, t in zip(shape, header.spacing, cfg.data.target_spacing, strict=False)
             ]
+        if cfg.data.slice_size:
+            shape[:2] = cfg.data.slice_size
         largest = [max(a, b) for a, b in zip(largest, shape[:dims], strict=False)]
     fitted = []
     for want, have in zip(patch, largest, strict=False):

@@ -28,6 +28,20 @@ from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
 
 
+def prefix_options(cfg: DataConfig, info: dict[str, Any], intensity: str) -> dict[str, Any]:
+    """Arguments of :func:`load_and_normalise` for a run: training, validation and inference
+    must preprocess identically, so both build them here."""
+    return dict(
+        intensity=intensity,
+        target_spacing=cfg.target_spacing,
+        ct_window=cfg.ct_window,
+        data_dims=info["data_dims"],
+        edge_prompt=cfg.edge_prompt,
+        network_dims=info["spatial_dims"],
+        slice_size=cfg.slice_size,
+    )
+
+
 def case_record(case: Case, with_label: bool) -> dict[str, Any]:
     """A MONAI data dict: one path or the channel list, plus the label path and the id."""
     image = [str(p) for p in case.images]
@@ -71,15 +85,7 @@ class SegmentationData(L.LightningDataModule):
         return [case_record(self.dataset.case(i), with_label) for i in self.split[key]]
 
     def prefix(self, with_label: bool) -> list:
-        return load_and_normalise(
-            with_label,
-            intensity=self.intensity,
-            target_spacing=self.cfg.target_spacing,
-            ct_window=self.cfg.ct_window,
-            data_dims=self.info["data_dims"],
-            edge_prompt=self.cfg.edge_prompt,
-            network_dims=self.info["spatial_dims"],
-        )
+        return load_and_normalise(with_label, **prefix_options(self.cfg, self.info, self.intensity))
 
     def _train_set(self, key: str, with_label: bool, batch: int) -> torch.utils.data.Dataset:
         transform = Compose(
