@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.data import MetaTensor
+from monai.data import CacheDataset, MetaTensor, get_track_meta
 from monai.transforms import Compose, Invertd
 
 from medssl.data.io import read_image, read_landmarks, read_npz
@@ -249,3 +249,19 @@ def test_slice_size_inverts_back_to_the_input_grid(shared_data: Path):
 def test_slice_size_needs_two_numbers():
     with pytest.raises(ValueError, match="two numbers"):
         load_and_normalise(False, data_dims=3, slice_size=[64, 64, 8])
+
+
+def test_training_patches_are_cut_without_metadata_tracking(shared_data: Path):
+    """The random suffix yields plain tensors and leaves MONAI's global tracking as it was;
+    CacheDataset still caches the deterministic prefix (with metadata, for Invertd)."""
+    record = _acdc_record(shared_data)
+    pipeline = Compose(
+        load_and_normalise(True, intensity="mri", data_dims=3, network_dims=2, slice_size=[64, 64])
+        + patch_prefix([64, 64], True, slice_2d=True)
+        + random_patches([64, 64], True, slice_2d=True, spatial_augment="affine")
+    )
+    cached = CacheDataset([record], pipeline, progress=False)
+    assert isinstance(cached._cache[0]["image"], MetaTensor) and "label_fg" in cached._cache[0]
+    sample = cached[0][0]
+    assert type(sample["image"]) is torch.Tensor and sample["image"].shape == (1, 64, 64)
+    assert get_track_meta()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai import transforms as mt
-from monai.data import MetaTensor
+from monai.data import MetaTensor, get_track_meta, set_track_meta
 from monai.utils import ImageMetaKey, ensure_tuple
 
 from medssl.data.io import MedsslReader
@@ -194,7 +194,8 @@ def random_patches(
     num_samples: int = 1,
     spatial_augment: str = "flip",
 ) -> list:
-    """Patch sampling and augmentation: the random suffix of a training pipeline.
+    """Patch sampling and augmentation: the random suffix of a training pipeline (one
+    :class:`WithoutMeta` step: the patches come out as plain tensors).
 
     Expects :func:`patch_prefix` before it. ``slice_2d``: the data are 3D but the network is 2D;
     ``patch_size`` is (H, W) and a one-voxel deep patch is cut and squeezed. ``spatial_augment``:
@@ -237,7 +238,24 @@ def random_patches(
             mt.RandShiftIntensityd(IMAGE, offsets=0.1, prob=0.3),
             mt.RandGaussianNoised(IMAGE, std=0.05, prob=0.15),
         ]
-    return steps
+    return [WithoutMeta(steps)]
+
+
+class WithoutMeta(mt.Compose):
+    """Run transforms with MONAI's metadata tracking off, and restore it afterwards.
+
+    Training patches are never inverted, and tracking made each ACDC slice patch about five
+    times slower to cut and augment (6.7 vs 1.3 ms); in the main process that was a third of a
+    2D step. Being randomisable, it also marks where CacheDataset stops caching.
+    """
+
+    def __call__(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = get_track_meta()
+        set_track_meta(False)
+        try:
+            return super().__call__(data, *args, **kwargs)
+        finally:
+            set_track_meta(previous)
 
 
 def spatial_augmentation(keys: list[str], patch_size: list[int], kind: str) -> list:
