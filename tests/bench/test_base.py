@@ -67,3 +67,23 @@ def test_missing_override_file_fails_before_training(seg_phantom: Path, tmp_path
             register_tiny(seg_phantom), profile="cpu", out=tmp_path / "b", config=tmp_path / "x"
         )
     assert not (tmp_path / "b").exists()
+
+
+def test_an_interrupted_bench_keeps_the_rows_it_finished(
+    seg_phantom: Path, tmp_path: Path, monkeypatch
+):
+    from medssl import api
+
+    real_train = api.train
+
+    def train_then_die(*args, method: str, **kwargs):
+        if method == "mean_teacher":
+            raise KeyboardInterrupt  # the user stops the bench during the second method
+        return real_train(*args, method=method, **kwargs)
+
+    monkeypatch.setattr(api, "train", train_then_die)
+    name = register_tiny(seg_phantom)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(name, profile="cpu", methods=["supervised", "mean_teacher"], out=tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [r["method"] for r in saved["rows"]] == ["supervised"] and saved["complete"] is False

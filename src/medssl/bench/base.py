@@ -111,17 +111,19 @@ def run_benchmark(
                 "run": str(run),
             }
         )
-    payload = {
-        "benchmark": name,
-        "profile": profile,
-        "description": bench.description,
-        "machine": machine(),
-        "overrides": overrides,
-        "units": result["units"] if rows else {},
-        "rows": rows,
-        "published": bench.published,
-    }
-    write_json_atomic(out / "results.json", payload)
+        payload = {
+            "benchmark": name,
+            "profile": profile,
+            "description": bench.description,
+            "machine": machine(),
+            "overrides": overrides,
+            "units": result["units"],
+            "rows": rows,
+            "published": bench.published,
+            "complete": len(rows) == len(methods),
+        }
+        # after every method: an interrupted bench keeps the rows it finished
+        write_json_atomic(out / "results.json", payload)
     columns = ["method", "labeled", "dice", "jaccard", "hd95", "asd", "train_s", "it_per_s"]
     columns += ["train_it_per_s", "data_wait"]
     console = Console(width=max(140, Console().width))  # a log file must not cut the table

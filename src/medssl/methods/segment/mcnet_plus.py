@@ -119,10 +119,4 @@ class MCNetPlus(SemiSupervisedMethod):
         )
         probs = [torch.softmax(logits.float(), dim=1) for logits in outputs]
         consistency = mutual_consistency(probs, self.hp.temperature, self.hp.detach_targets)
-        weight = self.unsup_weight()
-        return {
-            "loss": supervised + weight * consistency,
-            "supervised": supervised,
-            "consistency": consistency,
-            "consistency_weight": torch.tensor(weight),
-        }
+        return self.combine_losses(supervised, consistency)

@@ -56,10 +56,4 @@ class MeanTeacher(SemiSupervisedMethod):
         logits = self(images)
         supervised = self.supervised_loss(logits[: len(x_l)], y_l)
         consistency = softmax_mse(logits, self.teacher_logits(images)).mean()
-        weight = self.unsup_weight()
-        return {
-            "loss": supervised + weight * consistency,
-            "supervised": supervised,
-            "consistency": consistency,
-            "consistency_weight": torch.tensor(weight),
-        }
+        return self.combine_losses(supervised, consistency)

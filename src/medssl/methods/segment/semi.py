@@ -36,3 +36,17 @@ class SemiSupervisedMethod(SegmentationMethod):
     def unsup_weight(self) -> float:
         """The ramped weight of the unsupervised term at the current step."""
         return consistency_weight(self.hp, self.global_step, self.run_config.train.max_steps)
+
+    def combine_losses(
+        self, supervised: torch.Tensor, consistency: torch.Tensor, **logged: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``supervised + ramped weight * consistency``, with both terms and the weight logged
+        (and any ``logged`` extras): the objective shared by the consistency methods."""
+        weight = self.unsup_weight()
+        return {
+            "loss": supervised + weight * consistency,
+            "supervised": supervised,
+            "consistency": consistency,
+            "consistency_weight": torch.tensor(weight),
+            **logged,
+        }

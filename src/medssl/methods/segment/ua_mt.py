@@ -132,12 +132,6 @@ class UAMT(MeanTeacher):
         threshold = self.threshold()
         mask = uncertainty_mask(self.teacher_passes(x_u), threshold)
         consistency = masked_consistency(student_u, self.teacher_logits(x_u), mask)
-        weight = self.unsup_weight()
-        return {
-            "loss": supervised + weight * consistency,
-            "supervised": supervised,
-            "consistency": consistency,
-            "consistency_weight": torch.tensor(weight),
-            "threshold": torch.tensor(threshold),
-            "certain_fraction": mask.mean(),
-        }
+        return self.combine_losses(
+            supervised, consistency, threshold=torch.tensor(threshold), certain_fraction=mask.mean()
+        )

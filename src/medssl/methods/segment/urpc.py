@@ -97,10 +97,4 @@ class URPC(SemiSupervisedMethod):
             consistency = torch.zeros((), device=supervised.device)
         else:
             consistency = pyramid_consistency([x[n:] for x in outputs])
-        weight = self.unsup_weight()
-        return {
-            "loss": supervised + weight * consistency,
-            "supervised": supervised,
-            "consistency": consistency,
-            "consistency_weight": torch.tensor(weight),
-        }
+        return self.combine_losses(supervised, consistency)
