@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from medssl.methods.segment.consistency import sharpen
-from medssl.methods.segment.mcnet_plus import MCNetPlus, mutual_consistency
+from medssl.methods.segment.mcnet_plus import OFFICIAL_2D, MCNetPlus, mutual_consistency
 from tests.conftest import TINY_SEG_CONFIG, train_tiny
 
 
@@ -100,3 +100,28 @@ def test_mcnet_plus_trains_a_few_steps(seg_phantom, tmp_path, dims: int):
     for row in rows:
         assert all(math.isfinite(float(row[k])) for k in ("train/loss", "train/consistency"))
     assert float(rows[-1]["train/consistency"]) > 0
+
+
+def test_a_2d_network_gets_the_official_2d_defaults(seg_phantom):
+    from medssl.data.layouts import load_dataset
+    from medssl.engine.profiles import resolve_config
+
+    def resolve(dims: int, method_config: dict) -> dict:
+        file_values = {"data": {"spatial_dims": dims}, "method_config": method_config}
+        return resolve_config(
+            task="segmentation",
+            method_cls=MCNetPlus,
+            dataset=load_dataset(seg_phantom),
+            profile="cpu",
+            file_values=file_values,
+            flag_values={},
+        ).method_config
+
+    assert resolve(2, {}) == OFFICIAL_2D  # train_mcnet_2d.py: 2 decoders, 0.1 over all steps
+    assert resolve(2, {"consistency": 0.5})["consistency"] == 0.5  # the user's value wins
+    assert resolve(3, {}) == {}  # 3D keeps the class defaults (train_mcnet_3d.py)
+    method = MCNetPlus(
+        {"net": TINY_SEG_CONFIG["net"], "method_config": resolve(2, {})},
+        {"num_classes": 3, "spatial_dims": 2, "in_channels": 1},
+    )
+    assert len(method.net(torch.randn(1, 1, 32, 32))) == 2 and method.hp.consistency == 0.1

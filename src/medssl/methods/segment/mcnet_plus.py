@@ -17,7 +17,8 @@ with low-entropy outputs:
 - ``loss = supervised + w(t) * L_c`` with ``w(t) = 1.0 * sigmoid_rampup`` over 40 "epochs" of
   150 iterations of the 15000-iteration LA schedule: ``rampup_fraction = 0.4``. (The official
   2D ACDC script, ``train_mcnet_2d.py``, uses ``consistency = 0.1`` ramped over its whole 30000
-  iterations: ``method_config: {consistency: 0.1, rampup_fraction: 1.0}``.)
+  iterations, with two decoders (bilinear, transposed convolution): a 2D network gets these
+  defaults, see ``OFFICIAL_2D``.)
 
 Dropout as in ``mcnet3d_v2`` training mode: channel dropout (p=0.5) on the bottleneck features
 and on each decoder's last features before its output convolution. At test time the official
@@ -41,6 +42,7 @@ import torch
 from monai.losses import DiceLoss
 from pydantic import Field
 
+from medssl.engine.config import RunConfig
 from medssl.engine.module import register_method
 from medssl.methods.segment.consistency import ConsistencyConfig, sharpen
 from medssl.methods.segment.semi import SemiSupervisedMethod
@@ -81,9 +83,27 @@ def mutual_consistency(
     return torch.stack(terms).sum()
 
 
+# ``train_mcnet_2d.py`` (ACDC): net ``mcnet2d_v1``, two decoders (bilinear, transposed conv),
+# consistency 0.1 ramped over all 200 x 150 = 30000 iterations; the same Dice-only supervision.
+OFFICIAL_2D: dict[str, Any] = {
+    "consistency": 0.1,
+    "rampup_fraction": 1.0,
+    "upsampling": ["linear", "transpose"],
+}
+
+
 @register_method("mcnet_plus")
 class MCNetPlus(SemiSupervisedMethod):
     Config = MCNetPlusConfig
+
+    @classmethod
+    def finalize_config(cls, cfg: RunConfig) -> RunConfig:
+        """A 2D network gets the official 2D script's defaults (what the user set still wins);
+        they are written into ``RUN/config.yaml`` like any other value."""
+        cfg = super().finalize_config(cfg)
+        if cfg.data.spatial_dims == 2:
+            cfg.method_config = {**OFFICIAL_2D, **cfg.method_config}
+        return cfg
 
     def __init__(self, run_config: dict[str, Any], dataset_info: dict[str, Any]) -> None:
         super().__init__(run_config, dataset_info)
