@@ -82,7 +82,18 @@ def run_benchmark(
     protocol = deep_update(bench.configs[profile], overrides)
     for method in methods:  # fail before the first hour of training, not after it
         get_method(bench.task, method)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    payload = {
+        "benchmark": name,
+        "profile": profile,
+        "description": bench.description,
+        "machine": machine(),
+        "overrides": overrides,
+        "units": {},
+        "rows": rows,
+        "published": bench.published,
+        "complete": False,
+    }
     for method in methods:
         start = time.perf_counter()
         run = api.train(
@@ -111,17 +122,8 @@ def run_benchmark(
                 "run": str(run),
             }
         )
-        payload = {
-            "benchmark": name,
-            "profile": profile,
-            "description": bench.description,
-            "machine": machine(),
-            "overrides": overrides,
-            "units": result["units"],
-            "rows": rows,
-            "published": bench.published,
-            "complete": len(rows) == len(methods),
-        }
+        payload["units"] = result["units"]
+        payload["complete"] = len(rows) == len(methods)
         # after every method: an interrupted bench keeps the rows it finished
         write_json_atomic(out / "results.json", payload)
     columns = ["method", "labeled", "dice", "jaccard", "hd95", "asd", "train_s", "it_per_s"]
