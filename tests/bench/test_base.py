@@ -47,7 +47,8 @@ def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
     assert 0.0 <= row["dice"] <= 1.0 and row["it_per_s"] > 0
     assert row["train_it_per_s"] > 0 and 0.0 <= row["data_wait"] < 1.0
     assert (tmp_path / "bench" / "supervised" / "checkpoints" / "best.ckpt").is_file()
-    assert "supervised" in capsys.readouterr().out  # the printed table
+    printed = capsys.readouterr().out
+    assert "supervised" in printed and "overridden" not in printed  # the stock protocol's table
 
 
 def test_config_overrides_the_profile_and_is_recorded(seg_phantom: Path, tmp_path: Path):

@@ -107,8 +107,8 @@ def run_benchmark(
             force=True,
         )
         seconds = time.perf_counter() - start
-        config, split = read_run(run)
-        steps = config["train"]["max_steps"]
+        run_config, split = read_run(run)  # not ``config``: that is the --config path
+        steps = run_config["train"]["max_steps"]
         result = api.evaluate(run, bench.data_dir(), only="val", units=bench.units)
         rows.append(
             {
