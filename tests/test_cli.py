@@ -78,6 +78,14 @@ def test_invalid_config_value_names_the_key(monkeypatch, capsys, seg_phantom: Pa
     assert code == 2 and "optim.name" in err
 
 
+def test_slice_size_needs_two_positive_numbers(monkeypatch, capsys, seg_phantom: Path, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("data:\n  slice_size: [128]\n")
+    code, _, err = train_cli(monkeypatch, capsys, seg_phantom, tmp_path / "r", "--config", config)
+    assert code == 2 and "data.slice_size" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "r").exists()
+
+
 def test_report_and_evaluate_on_a_run(
     monkeypatch, capsys, tiny_run: Path, seg_phantom: Path, tmp_path: Path
 ):

@@ -9,10 +9,10 @@ directory always says exactly what was trained.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from medssl.errors import ConfigError, file_error
 
@@ -29,7 +29,7 @@ class DataConfig(_Strict):
     # resample to this spacing (mm); None keeps the grid, a value <= 0 keeps that axis's spacing
     target_spacing: list[float] | None = None
     # resize every slice's first two axes to (H, W), keeping the slice count (SSL4MIS on ACDC)
-    slice_size: list[int] | None = None
+    slice_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
     intensity: Literal["auto", "ct", "mri", "none"] = "auto"
     ct_window: tuple[float, float] = (-175.0, 250.0)  # HU window (VoCo / Swin-UNETR default)
     batch_size: int = 2  # labelled patches per step
