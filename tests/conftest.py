@@ -19,6 +19,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def acdc_record(shared_data: Path) -> dict[str, str]:
+    """One real ACDC volume and its RV / Myo / LV labels (232x256, 10 slices, no spacing)."""
+    root, case = shared_data / "acdc", "acdc_patient002_frame01"
+    return {
+        "image": str(root / "imagesTr" / f"{case}_0000.nii.gz"),
+        "label": str(root / "labelsTr" / f"{case}.nii.gz"),
+    }
+
+
 TINY_SEG_CONFIG = {
     "data": {
         "patch_size": [32, 32, 32],

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from monai.transforms import Compose
 
 from medssl import api
 from medssl.data.io import read_image
+from medssl.data.transforms import load_and_normalise
+from medssl.engine.inference import labels_on_input_grid
 from medssl.errors import CheckpointError, DataError
 
 
@@ -99,3 +103,21 @@ def test_voxel_units_on_request(tiny_run: Path, seg_phantom: Path):
     assert voxels["units"]["hd95"] == "voxel" and mm["units"]["hd95"] == "mm"
     assert voxels["mean"]["dice"] == pytest.approx(mm["mean"]["dice"])
     assert voxels["mean"]["asd"] != pytest.approx(mm["mean"]["asd"])  # 1.5 x 1.5 x 2 mm voxels
+
+
+def test_slice_size_inverts_back_to_the_input_grid(acdc_record: dict):
+    """Probabilities resized back linearly recover the label map (what evaluate relies on)."""
+    record = acdc_record
+    pre = Compose(
+        load_and_normalise(
+            True, intensity="mri", data_dims=3, network_dims=2, slice_size=[256, 256]
+        )
+    )
+    data = pre(dict(record))
+    one_hot = torch.nn.functional.one_hot(data["label"][0].long(), 4).permute(3, 0, 1, 2).float()
+    pred = labels_on_input_grid(one_hot, data, pre)
+    native = read_image(record["label"]).array
+    assert pred.shape == native.shape
+    for c in (1, 2, 3):
+        dice = 2 * ((pred == c) & (native == c)).sum() / ((pred == c).sum() + (native == c).sum())
+        assert dice > 0.93, (c, dice)

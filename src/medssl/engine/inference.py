@@ -107,18 +107,21 @@ class SegmentationPredictor:
         """Predicted label map in the input's voxel grid (x, y[, z]) and the preprocessed dict."""
         pre = Compose(load_and_normalise(with_label, **self.kw))
         data = pre(dict(record))
-        image = data["image"]
-        logits = self.module.predict_logits(image.unsqueeze(0).to(self.module.device))[0]
+        logits = self.module.predict_logits(data["image"].unsqueeze(0).to(self.module.device))[0]
         # Probabilities go back to the input grid with linear interpolation and are argmaxed
         # there: inverting a resampled label map by nearest neighbour would leave blocky,
         # displaced boundaries (thin structures such as ACDC's myocardium lose several Dice).
         probs = torch.softmax(logits.float(), dim=0).cpu()
-        data["pred"] = MetaTensor(
-            probs, meta=image.meta, applied_operations=image.applied_operations
-        )
-        inverted = Invertd("pred", transform=pre, orig_keys="image", nearest_interp=False)(data)
-        pred = torch.as_tensor(inverted["pred"]).argmax(dim=0)
-        return pred.numpy().astype(np.uint8), data
+        return labels_on_input_grid(probs, data, pre), data
+
+
+def labels_on_input_grid(probs: torch.Tensor, data: dict[str, Any], pre: Compose) -> np.ndarray:
+    """Label map in the input's own grid from class probabilities (C, ...) on the preprocessed
+    grid of ``data["image"]``: resampled back by ``pre``'s inverse, linearly, then argmaxed."""
+    image = data["image"]
+    data["pred"] = MetaTensor(probs, meta=image.meta, applied_operations=image.applied_operations)
+    inverted = Invertd("pred", transform=pre, orig_keys="image", nearest_interp=False)(data)
+    return torch.as_tensor(inverted["pred"]).argmax(dim=0).numpy().astype(np.uint8)
 
 
 def evaluate(
