@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
+import medssl
+from medssl.bench import base
 from medssl.bench.base import BENCHMARKS, Benchmark, register, run_benchmark
 from medssl.errors import ConfigError
 from tests.conftest import TINY_SEG_CONFIG
@@ -49,6 +52,24 @@ def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
     assert (tmp_path / "bench" / "supervised" / "checkpoints" / "best.ckpt").is_file()
     printed = capsys.readouterr().out
     assert "supervised" in printed and "overridden" not in printed  # the stock protocol's table
+    assert saved["code"] == base.code_version() and saved["code"] in " ".join(printed.split())
+
+
+def test_code_version_names_the_checkouts_commit(monkeypatch):
+    source = Path(medssl.__file__).parent
+    head = subprocess.run(
+        ["git", "-C", str(source), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    version = base.code_version()
+    assert version.startswith(f"medssl {medssl.__version__}")
+    if head.returncode == 0:  # a git checkout (CI's clean clone is one)
+        assert f" at {head.stdout.strip()}" in version
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(base.subprocess, "run", no_git)
+    assert base.code_version() == f"medssl {medssl.__version__}"  # an installed wheel
 
 
 def test_config_overrides_the_profile_and_is_recorded(seg_phantom: Path, tmp_path: Path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+import medssl
 from medssl.data.splits import write_json_atomic
 from medssl.engine.config import deep_update, read_yaml
 from medssl.engine.profiles import resolve_profile
@@ -56,6 +58,27 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} CPUs, {torch_version}, {gpu}"
 
 
+def code_version() -> str:
+    """``medssl 0.1.0`` plus the git commit when run from a checkout (``+dirty`` with local
+    changes), so a results table names the code that produced it."""
+    version = f"medssl {medssl.__version__}"
+    source = Path(medssl.__file__).resolve().parent
+    try:
+        git = ["git", "-C", str(source)]
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):  # an installed wheel: no repository
+        return version
+    return f"{version} at {commit}{'+dirty' if changed else ''}"
+
+
 def run_benchmark(
     name: str,
     profile: str = "auto",
@@ -88,6 +111,7 @@ def run_benchmark(
         "profile": profile,
         "description": bench.description,
         "machine": machine(),
+        "code": code_version(),
         "overrides": overrides,
         "units": {},
         "rows": rows,
@@ -130,7 +154,7 @@ def run_benchmark(
     columns += ["train_it_per_s", "data_wait"]
     console = Console(width=max(140, Console().width))  # a log file must not cut the table
     title = f"{name} ({profile}{', overridden by ' + str(config) if config else ''}; "
-    console.print(rows_table(f"{title}{payload['machine']})", rows, columns))
+    console.print(rows_table(f"{title}{payload['code']}, {payload['machine']})", rows, columns))
     console.print(f"results: {out / 'results.json'}")
     return payload
 
