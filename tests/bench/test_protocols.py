@@ -1,0 +1,78 @@
+"""The named semi-supervised protocols resolve, for every method and profile, to the settings
+they promise, and every method's network builds under them: no GPU has run the ``gpu`` profiles
+yet, so a wrong key must fail here and not an hour into a lent machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import medssl.bench.protocols  # noqa: F401  (registers the protocols)
+import medssl.methods  # noqa: F401  (registers the methods)
+from medssl.bench.base import BENCHMARKS
+from medssl.data.layouts import load_dataset
+from medssl.data.splits import make_split
+from medssl.engine.module import get_method
+from medssl.engine.profiles import resolve_config
+from medssl.engine.train import dataset_info
+
+PROTOCOL_CASES = [(b, p) for b in ("la-8", "acdc-7") for p in ("gpu", "cpu")]
+
+
+def _resolve(bench_name: str, profile: str, method: str):
+    bench = BENCHMARKS.get(bench_name)
+    dataset = load_dataset(bench.data_dir())
+    cfg = resolve_config(
+        task=bench.task,
+        method_cls=get_method(bench.task, method),
+        dataset=dataset,
+        profile=profile,
+        file_values=bench.configs[profile],
+        flag_values={
+            "method": method,
+            "data_dir": str(bench.data_dir()),
+            "task": bench.task,
+            "labeled": bench.labeled,
+        },
+    )
+    return bench, dataset, cfg
+
+
+@pytest.mark.parametrize(("bench_name", "profile"), PROTOCOL_CASES)
+def test_every_method_builds_under_the_protocol(bench_name: str, profile: str, shared_data: Path):
+    bench = BENCHMARKS.get(bench_name)
+    assert bench.data_dir() == shared_data / bench.data  # the benches read ../shared/data
+    for method in bench.methods:
+        _, dataset, cfg = _resolve(bench_name, profile, method)
+        split = make_split(
+            dataset,
+            labeled=cfg.labeled,
+            seed=cfg.train.seed,
+            val_cases=cfg.data.val_cases,
+            order=cfg.data.labeled_order,
+            val_order=cfg.data.val_order,
+        )
+        module = get_method(bench.task, method)(cfg.to_dict(), dataset_info(dataset, cfg))
+        assert sum(p.numel() for p in module.parameters()) > 0, method
+        assert len(split["labeled"]) == bench.labeled and split["unlabeled"], method
+
+
+def test_la_gpu_profile_is_the_published_protocol():
+    for method in ("supervised", "bcp", "kpnet"):
+        _, dataset, cfg = _resolve("la-8", "gpu", method)
+        assert cfg.net.name == "vnet" and cfg.data.patch_size == [112, 112, 80]
+        assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (2, 2)
+        assert cfg.train.max_steps == 15000 and cfg.optim.name == "sgd" and cfg.optim.lr == 0.01
+    split = make_split(dataset, labeled=8, val_cases=16, order="first", val_order="last")
+    ids = sorted(c.id for c in dataset.labeled)  # UA-MT's train.list is the sorted ids
+    assert split["labeled"] == ids[:8] and sorted(split["val"]) == ids[-16:]
+
+
+def test_acdc_gpu_profile_is_the_published_protocol():
+    for method in ("supervised", "mcnet_plus"):
+        _, _, cfg = _resolve("acdc-7", "gpu", method)
+        assert cfg.data.spatial_dims == 2 and cfg.data.slice_size == [256, 256]
+        assert cfg.data.patch_size == [256, 256]
+        assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (12, 12)
+        assert cfg.train.max_steps == 30000 and cfg.net.channels == [16, 32, 64, 128, 256]
