@@ -12,10 +12,9 @@ import medssl.bench.protocols  # noqa: F401  (registers the protocols)
 import medssl.methods  # noqa: F401  (registers the methods)
 from medssl.bench.base import BENCHMARKS
 from medssl.data.layouts import load_dataset
-from medssl.data.splits import make_split
 from medssl.engine.module import get_method
 from medssl.engine.profiles import resolve_config
-from medssl.engine.train import dataset_info
+from medssl.engine.train import dataset_info, run_split
 
 PROTOCOL_CASES = [(b, p) for b in ("la-8", "acdc-7") for p in ("gpu", "cpu")]
 
@@ -45,14 +44,7 @@ def test_every_method_builds_under_the_protocol(bench_name: str, profile: str, s
     assert bench.data_dir() == shared_data / bench.data  # the benches read ../shared/data
     for method in bench.methods:
         _, dataset, cfg = _resolve(bench_name, profile, method)
-        split = make_split(
-            dataset,
-            labeled=cfg.labeled,
-            seed=cfg.train.seed,
-            val_cases=cfg.data.val_cases,
-            order=cfg.data.labeled_order,
-            val_order=cfg.data.val_order,
-        )
+        split = run_split(dataset, cfg)
         module = get_method(bench.task, method)(cfg.to_dict(), dataset_info(dataset, cfg))
         assert sum(p.numel() for p in module.parameters()) > 0, method
         assert len(split["labeled"]) == bench.labeled and split["unlabeled"], method
@@ -64,7 +56,7 @@ def test_la_gpu_profile_is_the_published_protocol():
         assert cfg.net.name == "vnet" and cfg.data.patch_size == [112, 112, 80]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (2, 2)
         assert cfg.train.max_steps == 15000 and cfg.optim.name == "sgd" and cfg.optim.lr == 0.01
-    split = make_split(dataset, labeled=8, val_cases=16, order="first", val_order="last")
+    split = run_split(dataset, cfg)
     ids = sorted(c.id for c in dataset.labeled)  # UA-MT's train.list is the sorted ids
     assert split["labeled"] == ids[:8] and sorted(split["val"]) == ids[-16:]
 

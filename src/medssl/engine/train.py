@@ -134,14 +134,9 @@ def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
     )
 
 
-def train(
-    cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
-) -> Path:
-    """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it."""
-    # Seed first: network initialisation, sampling and augmentation all draw from it.
-    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    method_cls = get_method(cfg.task, cfg.method)
-    split = make_split(
+def run_split(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
+    """The labelled / unlabelled / validation case ids that ``cfg`` selects from ``dataset``."""
+    return make_split(
         dataset,
         labeled=cfg.labeled,
         seed=cfg.train.seed,
@@ -150,6 +145,16 @@ def train(
         val_order=cfg.data.val_order,
         labeled_ids=cfg.data.labeled_ids,
     )
+
+
+def train(
+    cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
+) -> Path:
+    """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it."""
+    # Seed first: network initialisation, sampling and augmentation all draw from it.
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    method_cls = get_method(cfg.task, cfg.method)
+    split = run_split(dataset, cfg)
     info = dataset_info(dataset, cfg)
     module = method_cls(cfg.to_dict(), info)
     if cfg.init and not resume:
