@@ -10,8 +10,10 @@ import pytest
 
 import medssl.bench.protocols  # noqa: F401  (registers the protocols)
 import medssl.methods  # noqa: F401  (registers the methods)
-from medssl.bench.base import BENCHMARKS
+from medssl.bench.base import BENCHMARKS, Benchmark
+from medssl.data.dataset import Dataset
 from medssl.data.layouts import load_dataset
+from medssl.engine.config import RunConfig
 from medssl.engine.module import get_method
 from medssl.engine.profiles import resolve_config
 from medssl.engine.train import dataset_info, run_split
@@ -19,10 +21,9 @@ from medssl.engine.train import dataset_info, run_split
 PROTOCOL_CASES = [(b, p) for b in ("la-8", "acdc-7") for p in ("gpu", "cpu")]
 
 
-def _resolve(bench_name: str, profile: str, method: str):
-    bench = BENCHMARKS.get(bench_name)
-    dataset = load_dataset(bench.data_dir())
-    cfg = resolve_config(
+def _resolve(bench: Benchmark, dataset: Dataset, profile: str, method: str) -> RunConfig:
+    """The run config ``medssl bench`` trains ``method`` with (its ``api.train`` flags)."""
+    return resolve_config(
         task=bench.task,
         method_cls=get_method(bench.task, method),
         dataset=dataset,
@@ -35,15 +36,15 @@ def _resolve(bench_name: str, profile: str, method: str):
             "labeled": bench.labeled,
         },
     )
-    return bench, dataset, cfg
 
 
 @pytest.mark.parametrize(("bench_name", "profile"), PROTOCOL_CASES)
 def test_every_method_builds_under_the_protocol(bench_name: str, profile: str, shared_data: Path):
     bench = BENCHMARKS.get(bench_name)
     assert bench.data_dir() == shared_data / bench.data  # the benches read ../shared/data
+    dataset = load_dataset(bench.data_dir())
     for method in bench.methods:
-        _, dataset, cfg = _resolve(bench_name, profile, method)
+        cfg = _resolve(bench, dataset, profile, method)
         split = run_split(dataset, cfg)
         module = get_method(bench.task, method)(cfg.to_dict(), dataset_info(dataset, cfg))
         assert sum(p.numel() for p in module.parameters()) > 0, method
@@ -51,8 +52,10 @@ def test_every_method_builds_under_the_protocol(bench_name: str, profile: str, s
 
 
 def test_la_gpu_profile_is_the_published_protocol():
+    bench = BENCHMARKS.get("la-8")
+    dataset = load_dataset(bench.data_dir())
     for method in ("supervised", "bcp", "kpnet"):
-        _, dataset, cfg = _resolve("la-8", "gpu", method)
+        cfg = _resolve(bench, dataset, "gpu", method)
         assert cfg.net.name == "vnet" and cfg.data.patch_size == [112, 112, 80]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (2, 2)
         assert cfg.train.max_steps == 15000 and cfg.optim.name == "sgd" and cfg.optim.lr == 0.01
@@ -62,8 +65,10 @@ def test_la_gpu_profile_is_the_published_protocol():
 
 
 def test_acdc_gpu_profile_is_the_published_protocol():
+    bench = BENCHMARKS.get("acdc-7")
+    dataset = load_dataset(bench.data_dir())
     for method in ("supervised", "mcnet_plus"):
-        _, _, cfg = _resolve("acdc-7", "gpu", method)
+        cfg = _resolve(bench, dataset, "gpu", method)
         assert cfg.data.spatial_dims == 2 and cfg.data.slice_size == [256, 256]
         assert cfg.data.patch_size == [256, 256]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (12, 12)
