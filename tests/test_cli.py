@@ -130,4 +130,10 @@ def test_evaluate_on_the_users_held_out_data(monkeypatch, capsys, tiny_run: Path
     assert code == 0 and "dice" in out.lower()
     result = json.loads(report.read_text())
     assert sorted(result["per_case"]) == expected and result["data"] == str(held_out)
-    assert 0.0 <= result["mean"]["dice"] <= 1.0
+    assert 0.0 <= result["mean"]["dice"] <= 1.0 and result["postprocess"] == "none"
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "evaluate", "--run", tiny_run, "--data", held_out,
+        "--out", report, "--largest-component",
+    )  # fmt: skip
+    assert code == 0 and "largest component" in " ".join(out.split())  # a wrapped title
+    assert json.loads(report.read_text())["postprocess"] == "largest_component"

@@ -116,6 +116,7 @@ def evaluate(
     domains: list[str] | None = None,
     only: str | None = None,
     units: str = "auto",
+    largest_component: bool = False,
 ) -> dict:
     """Metrics of a trained run on every labelled case of ``data``.
 
@@ -128,11 +129,15 @@ def evaluate(
         if only not in split:
             raise ConfigError(f"--only {only!r}: the run's split.json has {sorted(split)}")
         dataset = dataset.subset(split[only])
-    return inference.evaluate(run, dataset, out=out, units=units)
+    return inference.evaluate(
+        run, dataset, out=out, units=units, largest_component=largest_component
+    )
 
 
-def predict(run: str | Path, inputs: list[str | Path], out: str | Path) -> list[Path]:
-    return inference.predict(run, inputs, out)
+def predict(
+    run: str | Path, inputs: list[str | Path], out: str | Path, largest_component: bool = False
+) -> list[Path]:
+    return inference.predict(run, inputs, out, largest_component=largest_component)
 
 
 def methods(task: str = "segmentation") -> list[str]:

@@ -26,6 +26,11 @@ err = Console(stderr=True)
 out = Console()
 
 
+LargestComponent = Annotated[
+    bool, typer.Option(help="keep only each class's largest connected component")
+]
+
+
 def _domains(value: str | None) -> list[str] | None:
     return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
@@ -125,13 +130,20 @@ def evaluate(
     domains: str | None = None,
     only: Annotated[str | None, typer.Option(help="val: only the run's held-out cases")] = None,
     units: Annotated[str, typer.Option(help="auto (mm when spacing is known) | voxel")] = "auto",
+    largest_component: LargestComponent = False,
 ):
     """Evaluate a run on every labelled case of DIR and print a table."""
     from medssl import api
     from medssl.report.tables import evaluation_table
 
     result = api.evaluate(
-        run, data, out=out_file, domains=_domains(domains), only=only, units=units
+        run,
+        data,
+        out=out_file,
+        domains=_domains(domains),
+        only=only,
+        units=units,
+        largest_component=largest_component,
     )
     out.print(evaluation_table(result))
 
@@ -141,11 +153,12 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(help="image files or DICOM folders")],
     run: Annotated[Path, typer.Option("--run")],
     out_dir: Annotated[Path, typer.Option("--out")],
+    largest_component: LargestComponent = False,
 ):
     """Write a NIfTI mask per input with the input's geometry."""
     from medssl import api
 
-    for path in api.predict(run, inputs, out_dir):
+    for path in api.predict(run, inputs, out_dir, largest_component=largest_component):
         out.print(f"wrote {path}")
 
 
@@ -199,6 +212,7 @@ def bench(
     methods: str | None = None,
     out_dir: Annotated[Path | None, typer.Option("--out")] = None,
     config: Path | None = None,
+    largest_component: LargestComponent = False,
 ):
     """Run a named benchmark protocol; prints a table and writes JSON.
 
@@ -206,7 +220,14 @@ def bench(
     """
     from medssl.bench import run_benchmark
 
-    run_benchmark(name, profile=profile, methods=_domains(methods), out=out_dir, config=config)
+    run_benchmark(
+        name,
+        profile=profile,
+        methods=_domains(methods),
+        out=out_dir,
+        config=config,
+        largest_component=largest_component,
+    )
 
 
 @app.command("methods")

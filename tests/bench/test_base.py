@@ -53,6 +53,18 @@ def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
     printed = capsys.readouterr().out
     assert "supervised" in printed and "overridden" not in printed  # the stock protocol's table
     assert saved["code"] == base.code_version() and saved["code"] in " ".join(printed.split())
+    assert saved["postprocess"] == "none"  # raw argmax unless asked
+
+
+def test_largest_component_reaches_every_row(seg_phantom: Path, tmp_path: Path, capsys):
+    name = register_tiny(seg_phantom)
+    saved = run_benchmark(name, profile="cpu", out=tmp_path / "bench", largest_component=True)
+    assert saved["postprocess"] == "largest_component"
+    (row,) = saved["rows"]
+    evaluation = json.loads((Path(row["run"]) / "evaluation.json").read_text())
+    assert evaluation["postprocess"] == "largest_component"
+    assert evaluation["mean"]["dice"] == row["dice"]
+    assert "largest component" in " ".join(capsys.readouterr().out.split())
 
 
 def test_code_version_names_the_checkouts_commit(monkeypatch):

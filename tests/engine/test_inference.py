@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 from monai.transforms import Compose
+from scipy import ndimage
 
 from medssl import api
 from medssl.data.io import read_image
 from medssl.data.transforms import load_and_normalise
-from medssl.engine.inference import labels_on_input_grid
+from medssl.engine.inference import keep_largest_components, labels_on_input_grid
 from medssl.errors import CheckpointError, DataError
 
 
@@ -29,6 +30,35 @@ def test_evaluate_writes_the_documented_json(tiny_run: Path, seg_phantom: Path, 
     assert 0.0 <= result["mean"]["dice"] <= 1.0
     assert (tiny_run / "evaluation.json").is_file()
     assert sorted(p.stem for p in (tiny_run / "overlays").glob("*.npz"))
+    assert saved["postprocess"] == "none"
+
+
+def test_largest_component_removes_stray_blobs_of_each_class():
+    labels = np.zeros((20, 20, 10), np.uint8)
+    labels[2:8, 2:8, 2:6] = 1  # the organ
+    labels[15:17, 15:17, 8] = 1  # a stray blob of the same class, far away
+    labels[10:13, 2:5, 1:3] = 2  # another class: one blob, kept whole
+    kept = keep_largest_components(labels, num_classes=4)
+    expected = labels.copy()
+    expected[15:17, 15:17, 8] = 0  # to background, not to another class
+    np.testing.assert_array_equal(kept, expected)
+    assert kept.dtype == np.uint8
+
+
+def test_predict_and_evaluate_with_largest_component(
+    tiny_run: Path, seg_phantom: Path, tmp_path: Path
+):
+    image = sorted((seg_phantom / "imagesTr").glob("*.nii.gz"))[0]
+    (raw_path,) = api.predict(tiny_run, [image], tmp_path / "raw")
+    (post_path,) = api.predict(tiny_run, [image], tmp_path / "post", largest_component=True)
+    raw, post = read_image(raw_path), read_image(post_path)
+    np.testing.assert_array_equal(post.array, keep_largest_components(raw.array, 4))
+    full = np.ones((3, 3, 3))
+    for c in (1, 2, 3):
+        assert ndimage.label(post.array == c, structure=full)[1] <= 1
+    np.testing.assert_allclose(post.spacing, raw.spacing)
+    result = api.evaluate(tiny_run, seg_phantom, largest_component=True)
+    assert result["postprocess"] == "largest_component"
 
 
 def test_evaluate_only_val_uses_the_runs_split(tiny_run: Path, seg_phantom: Path):

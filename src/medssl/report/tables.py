@@ -17,9 +17,10 @@ def evaluation_table(result: dict[str, Any]) -> Table:
     """Per-class and mean metrics of one ``evaluate`` result."""
     units = result.get("units", {})
     metrics = list(result["mean"])
+    post = ", largest component" if result.get("postprocess") == "largest_component" else ""
     table = Table(
         title=f"{result.get('method', '')} on {result.get('data', '')} "
-        f"({result.get('cases', '?')} cases)"
+        f"({result.get('cases', '?')} cases{post})"
     )
     table.add_column("class")
     for m in metrics:
