@@ -32,6 +32,31 @@ def parse_labeled(value: str | int | float | None) -> int | float | None:
     return int(number) if number.is_integer() and "." not in str(value) else number
 
 
+def flag_values(
+    method: str,
+    data: str | Path,
+    task: str,
+    labeled: str | int | float | None = None,
+    init: str | Path | None = None,
+    domains: list[str] | None = None,
+    **train_options: Any,
+) -> dict[str, Any]:
+    """The run-config values that ``train``'s flags set (they override the profile and any
+    ``--config`` file); ``train_options`` go under ``train`` (max_steps, devices, precision,
+    seed) when not None."""
+    flags: dict[str, Any] = {"method": method, "data_dir": str(data), "task": task}
+    if domains:
+        flags["domains"] = domains
+    if labeled is not None:
+        flags["labeled"] = parse_labeled(labeled)
+    if init is not None:
+        flags["init"] = str(init)
+    chosen = {k: v for k, v in train_options.items() if v is not None}
+    if chosen:
+        flags["train"] = chosen
+    return flags
+
+
 def train(
     data: str | Path,
     method: str | None = None,
@@ -78,25 +103,18 @@ def train(
         )
     method = method or "supervised"
     method_cls = get_method(task, method)
-    flags: dict[str, Any] = {"method": method, "data_dir": str(data), "task": task}
-    if domains:
-        flags["domains"] = domains
-    if labeled is not None:
-        flags["labeled"] = parse_labeled(labeled)
-    if init is not None:
-        flags["init"] = str(init)
-    train_flags = {
-        k: v
-        for k, v in {
-            "max_steps": max_steps,
-            "devices": devices,
-            "precision": precision,
-            "seed": seed,
-        }.items()
-        if v is not None
-    }
-    if train_flags:
-        flags["train"] = train_flags
+    flags = flag_values(
+        method,
+        data,
+        task,
+        labeled=labeled,
+        init=init,
+        domains=domains,
+        max_steps=max_steps,
+        devices=devices,
+        precision=precision,
+        seed=seed,
+    )
     dataset = load_dataset(data, domains=domains)
     cfg = resolve_config(
         task=task,

@@ -103,6 +103,16 @@ def test_missing_override_file_fails_before_training(seg_phantom: Path, tmp_path
     assert not (tmp_path / "b").exists()
 
 
+def test_a_wrong_override_key_fails_before_training(seg_phantom: Path, tmp_path: Path):
+    override = tmp_path / "typo.yaml"
+    override.write_text("train: {max_stepz: 6}\n")
+    with pytest.raises(ConfigError, match="max_stepz"):
+        run_benchmark(
+            register_tiny(seg_phantom), profile="cpu", out=tmp_path / "b", config=override
+        )
+    assert not (tmp_path / "b").exists()
+
+
 def test_an_interrupted_bench_keeps_the_rows_it_finished(
     seg_phantom: Path, tmp_path: Path, monkeypatch
 ):

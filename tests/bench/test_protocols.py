@@ -10,32 +10,12 @@ import pytest
 
 import medssl.bench.protocols  # noqa: F401  (registers the protocols)
 import medssl.methods  # noqa: F401  (registers the methods)
-from medssl.bench.base import BENCHMARKS, Benchmark
-from medssl.data.dataset import Dataset
+from medssl.bench.base import BENCHMARKS
 from medssl.data.layouts import load_dataset
-from medssl.engine.config import RunConfig
 from medssl.engine.module import get_method
-from medssl.engine.profiles import resolve_config
 from medssl.engine.train import dataset_info, run_split
 
 PROTOCOL_CASES = [(b, p) for b in ("la-8", "acdc-7") for p in ("gpu", "cpu")]
-
-
-def _resolve(bench: Benchmark, dataset: Dataset, profile: str, method: str) -> RunConfig:
-    """The run config ``medssl bench`` trains ``method`` with (its ``api.train`` flags)."""
-    return resolve_config(
-        task=bench.task,
-        method_cls=get_method(bench.task, method),
-        dataset=dataset,
-        profile=profile,
-        file_values=bench.configs[profile],
-        flag_values={
-            "method": method,
-            "data_dir": str(bench.data_dir()),
-            "task": bench.task,
-            "labeled": bench.labeled,
-        },
-    )
 
 
 @pytest.mark.parametrize(("bench_name", "profile"), PROTOCOL_CASES)
@@ -44,7 +24,7 @@ def test_every_method_builds_under_the_protocol(bench_name: str, profile: str, s
     assert bench.data_dir() == shared_data / bench.data  # the benches read ../shared/data
     dataset = load_dataset(bench.data_dir())
     for method in bench.methods:
-        cfg = _resolve(bench, dataset, profile, method)
+        cfg = bench.run_config(dataset, profile, method)
         split = run_split(dataset, cfg)
         module = get_method(bench.task, method)(cfg.to_dict(), dataset_info(dataset, cfg))
         assert sum(p.numel() for p in module.parameters()) > 0, method
@@ -55,7 +35,7 @@ def test_la_gpu_profile_is_the_published_protocol():
     bench = BENCHMARKS.get("la-8")
     dataset = load_dataset(bench.data_dir())
     for method in ("supervised", "bcp", "kpnet"):
-        cfg = _resolve(bench, dataset, "gpu", method)
+        cfg = bench.run_config(dataset, "gpu", method)
         assert cfg.net.name == "vnet" and cfg.data.patch_size == [112, 112, 80]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (2, 2)
         assert cfg.train.max_steps == 15000 and cfg.optim.name == "sgd" and cfg.optim.lr == 0.01
@@ -68,7 +48,7 @@ def test_acdc_gpu_profile_is_the_published_protocol():
     bench = BENCHMARKS.get("acdc-7")
     dataset = load_dataset(bench.data_dir())
     for method in ("supervised", "mcnet_plus"):
-        cfg = _resolve(bench, dataset, "gpu", method)
+        cfg = bench.run_config(dataset, "gpu", method)
         assert cfg.data.spatial_dims == 2 and cfg.data.slice_size == [256, 256]
         assert cfg.data.patch_size == [256, 256]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (12, 12)

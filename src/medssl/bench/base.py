@@ -14,16 +14,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from rich.console import Console
 
 import medssl
 from medssl.data.splits import write_json_atomic
-from medssl.engine.config import deep_update, read_yaml
-from medssl.engine.profiles import resolve_profile
+from medssl.engine.config import RunConfig, deep_update, read_yaml
+from medssl.engine.profiles import resolve_config, resolve_profile
 from medssl.registry import Registry
+
+if TYPE_CHECKING:
+    from medssl.data.dataset import Dataset
 
 BENCHMARKS: Registry = Registry("benchmark")
 SHARED_DATA = Path(os.environ.get("MEDSSL_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
@@ -44,6 +47,27 @@ class Benchmark:
 
     def data_dir(self) -> Path:
         return SHARED_DATA / self.data
+
+    def run_config(
+        self,
+        dataset: Dataset,
+        profile: str,
+        method: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> RunConfig:
+        """The resolved config that ``run_benchmark`` trains ``method`` with: the profile's
+        protocol, then ``overrides`` (the bench's ``--config``), then ``train``'s flags."""
+        from medssl.api import flag_values
+        from medssl.engine.module import get_method
+
+        return resolve_config(
+            task=self.task,
+            method_cls=get_method(self.task, method),
+            dataset=dataset,
+            profile=profile,
+            file_values=deep_update(self.configs[profile], overrides or {}),
+            flag_values=flag_values(method, self.data_dir(), self.task, labeled=self.labeled),
+        )
 
 
 def register(bench: Benchmark) -> Benchmark:
@@ -95,8 +119,8 @@ def run_benchmark(
     """
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)
     from medssl import api
+    from medssl.data.layouts import load_dataset
     from medssl.engine.inference import postprocess_name
-    from medssl.engine.module import get_method
     from medssl.engine.run import read_run
     from medssl.report.tables import rows_table
 
@@ -106,8 +130,9 @@ def run_benchmark(
     methods = methods or bench.methods
     overrides = read_yaml(config) if config is not None else {}
     protocol = deep_update(bench.configs[profile], overrides)
-    for method in methods:  # fail before the first hour of training, not after it
-        get_method(bench.task, method)
+    dataset = load_dataset(bench.data_dir())
+    for method in methods:  # a wrong name or key fails before the first hour of training
+        bench.run_config(dataset, profile, method, overrides)
     rows: list[dict[str, Any]] = []
     payload = {
         "benchmark": name,
