@@ -1,4 +1,4 @@
-"""The segmentation family's base: one network, Dice+CE, sliding-window inference, val Dice.
+"""The segmentation family's base: one network, (Dice + CE) / 2, sliding-window inference, val Dice.
 
 Every segmentation method (supervised, mean teacher, CPS, ...) inherits this and only adds its
 extra networks and losses. Inference handles both 3D networks (MONAI sliding window over the
@@ -35,7 +35,11 @@ class SegmentationMethod(MethodModule):
         self.data_dims = int(dataset_info.get("data_dims", self.spatial_dims))
         self.patch_size = list(self.run_config.data.patch_size or [])
         self.net = self.build_net()
-        self.supervised_loss = DiceCELoss(to_onehot_y=True, softmax=True)
+        # (Dice + CE) / 2, the scale of SSL4MIS, UA-MT, CPS and BCP: the papers' learning rates
+        # and consistency weights are relative to it (MONAI's default sum is twice as large).
+        self.supervised_loss = DiceCELoss(
+            to_onehot_y=True, softmax=True, lambda_dice=0.5, lambda_ce=0.5
+        )
 
     def build_net(self) -> nn.Module:
         """The family's network, built from ``run_config.net`` by the factory."""

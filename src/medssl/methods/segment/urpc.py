@@ -9,7 +9,8 @@ coarser level, attention-based feature dropout at the second, channel dropout (p
 third (``nets/multi_decoder.py``). With ``p_s`` the softmax of scale ``s``:
 
 - supervised, on the labelled images: the mean over scales and over {CE, Dice} of the terms,
-  i.e. ``mean_s (CE_s + Dice_s) / 2`` (SSL4MIS divides the 2S terms by 2S);
+  i.e. ``mean_s (CE_s + Dice_s) / 2``, the family's supervised loss averaged over scales (SSL4MIS
+  divides the 2S terms by 2S);
 - pyramid consistency, on the unlabelled images: ``p_mean = mean_s p_s``; per scale the voxel
   uncertainty ``D_s = KL(p_mean || p_s) = sum_k p_mean log(p_mean / p_s)`` (SSL4MIS computes
   ``KLDivLoss(log p_s, p_mean)``), the rectified distance
@@ -24,7 +25,7 @@ The full-resolution output is used at test time. Deliberate deviations: the netw
 multi-decoder U-Net at the run's widths (transposed-convolution upsampling, as ``unet_urpc``'s
 ``bilinear=False``); its heads are 1x1 convolutions upsampled linearly (SSL4MIS 2D: 3x3 and
 nearest; 3D ``unet_3D_dv_semi``: 1x1 and trilinear, with decoder-path dropout instead of the head
-perturbations). medssl's Dice+CE loss replaces SSL4MIS's own Dice.
+perturbations). MONAI's Dice and CE replace SSL4MIS's own.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class URPC(SemiSupervisedMethod):
         x_l, y_l, x_u = self.split_batch(batch)
         outputs = self(self.all_images(x_l, x_u))
         n = len(x_l)
-        supervised = torch.stack([self.supervised_loss(x[:n], y_l) for x in outputs]).mean() / 2
+        supervised = torch.stack([self.supervised_loss(x[:n], y_l) for x in outputs]).mean()
         if x_u is None:
             consistency = torch.zeros((), device=supervised.device)
         else:
