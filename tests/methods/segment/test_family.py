@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceLoss
 
 from medssl.bench.protocols import SEMI_SUPERVISED
 from medssl.engine.module import get_method, method_names
@@ -22,3 +25,20 @@ def test_semi_supervised_methods_use_the_unlabelled_pool(name: str):
 
 def test_supervised_ignores_the_pool():
     assert not get_method("segmentation", "supervised").uses_unlabeled
+
+
+def test_the_supervised_loss_is_half_dice_plus_ce():
+    """The papers' scale: their SGD 0.01 and consistency weights are relative to it."""
+    cfg = {
+        "method": "supervised",
+        "net": {"channels": [8, 16], "num_res_units": 0},
+        "data": {"patch_size": [16, 16]},
+    }
+    module = get_method("segmentation", "supervised")(
+        cfg, {"num_classes": 3, "spatial_dims": 2, "in_channels": 1}
+    )
+    torch.manual_seed(0)
+    logits, label = torch.randn(2, 3, 16, 16), torch.randint(0, 3, (2, 1, 16, 16))
+    dice = DiceLoss(to_onehot_y=True, softmax=True)(logits, label)
+    ce = F.cross_entropy(logits, label[:, 0])
+    torch.testing.assert_close(module.supervised_loss(logits, label), (dice + ce) / 2)

@@ -2,7 +2,7 @@
 
 Two networks of the same architecture, initialised differently, supervise each other. Per step:
 
-* Both networks see every image of the batch; each gets Dice+CE on the labelled images.
+* Both networks see every image of the batch; each gets (Dice + CE) / 2 on the labelled images.
 * Pseudo labels: ``y1 = argmax softmax(net1(x))``, ``y2 = argmax softmax(net2(x))``, detached
   (one-hot hard labels, no confidence threshold).
 * ``cps = CE(net1(x), y2) + CE(net2(x), y1)``: each network learns from the *other's* hard
@@ -19,8 +19,6 @@ initialisation. Both networks train in the one optimiser, which is the same as S
 SGD optimisers with equal settings, since no parameter is shared. Evaluation uses net1
 (``evaluate: net1``, as SSL4MIS reports model1) or the mean of the two softmaxes
 (``evaluate: ensemble``).
-
-Deviation: the supervised term is the family's Dice+CE sum (SSL4MIS: half of it).
 """
 
 from __future__ import annotations

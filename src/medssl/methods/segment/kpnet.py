@@ -19,8 +19,8 @@ two decoders, transposed convolution vs trilinear (2D: bilinear) upsampling.
 Losses, per step, with ``p1, p2`` the two decoders' softmax over all images of the batch
 (labelled and unlabelled) and ``w(t) = consistency * sigmoid_rampup``:
 
-- supervised: Dice+CE of each decoder on the labelled images, averaged over the two (MC-Net's
-  ``lamda = 0.5`` on the summed decoder losses);
+- supervised: (Dice + CE) / 2 of each decoder on the labelled images, averaged over the two
+  (MC-Net's ``lamda = 0.5`` on the summed decoder losses);
 - consistency of different decoding branches: ``mean((p1 - p2)^2)``, the common consistency
   loss between the two differently-upsampled estimates (gradients to both);
 - distinctiveness of the same decoding branch: ``sum_d mean((p_d - sharpen(p_d, T))^2)`` with

@@ -9,7 +9,8 @@ with low-entropy outputs:
 
 - supervised, on the labelled images: ``beta * sum_d Dice(p_d, y)`` over the decoders, with
   ``beta = 0.5``. The official script optimises only this Dice term (its cross-entropy is computed
-  and logged, never added to the loss); ``supervised="dice_ce"`` uses medssl's Dice+CE instead.
+  and logged, never added to the loss); ``supervised="dice_ce"`` uses the family's
+  (Dice + CE) / 2 instead.
   The Dice is batch-wise over the foreground classes (the official binary LA Dice, generalised);
 - mutual consistency, on all images (labelled and unlabelled):
   ``L_c = sum_{i != j} mean((p_i - sharpen(p_j, T))^2)`` over the ordered decoder pairs, with

@@ -2,7 +2,7 @@
 
 The teacher is an exponential moving average of the student (decay 0.99, engine-updated). Both
 see every image of the batch; the teacher's input gets Gaussian noise (sigma 0.1, clipped to
-+-0.2). Loss: Dice+CE on the labelled images plus ``w(t) * mean((softmax s - softmax t)^2)``
++-0.2). Loss: (Dice + CE) / 2 on the labelled images plus ``w(t) * mean((softmax s - softmax t)^2)``
 over all images, with ``w(t) = 0.1 * sigmoid_rampup``. The student is evaluated (as in UA-MT).
 """
 

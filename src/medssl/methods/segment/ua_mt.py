@@ -2,8 +2,8 @@
 
 A mean teacher whose consistency term only counts the voxels the teacher is sure about. Per step:
 
-* The student sees the whole batch (labelled then unlabelled images); Dice+CE on the labelled
-  part. The teacher, an EMA of the student (decay 0.99, updated by the engine), sees the
+* The student sees the whole batch (labelled then unlabelled images); (Dice + CE) / 2 on the
+  labelled part. The teacher, an EMA of the student (decay 0.99, updated by the engine), sees the
   unlabelled images plus noise ``clamp(N(0, 0.1^2), -0.2, 0.2)``.
 * Uncertainty: ``T = 8`` stochastic teacher passes over noisy copies of the unlabelled images
   (Monte Carlo dropout plus input noise; as in the official code the batch is repeated twice
@@ -15,8 +15,8 @@ A mean teacher whose consistency term only counts the voxels the teacher is sure
   is the default, ``threshold_entropy: lnK`` scales it by the K-class maximum instead.
 * ``mask = u < H``; consistency ``sum(mask * (softmax s - softmax t)^2) / (2 sum(mask) + 1e-16)``
   over the unlabelled images (the 2 is the official normaliser, kept for every K).
-* Loss ``Dice+CE + w(t) * consistency``, ``w(t) = 0.1 * sigmoid_rampup`` over the whole schedule
-  (official: ramp length 40 "epochs" of 150 iterations = the 6000 iterations).
+* Loss ``(Dice + CE) / 2 + w(t) * consistency``, ``w(t) = 0.1 * sigmoid_rampup`` over the
+  whole schedule (official: ramp length 40 "epochs" of 150 iterations = the 6000 iterations).
 
 The student is evaluated, as in the official test script. Without an unlabelled pool the
 labelled images are the unlabelled stream.
@@ -25,7 +25,6 @@ Deliberate deviations: medssl's network is a MONAI UNet (the official one is a V
 dropout 0.5 at the bottleneck and before the classifier); MONAI's UNet applies its dropout in
 every convolution block, so UA-MT defaults to ``net.dropout: 0.1`` (``default_overrides``) to
 make the teacher's passes Monte-Carlo-dropout samples, as the paper's uncertainty requires.
-The supervised term is the family's Dice+CE sum (official: half of it).
 """
 
 from __future__ import annotations
