@@ -17,7 +17,8 @@ third (``nets/multi_decoder.py``). With ``p_s`` the softmax of scale ``s``:
   ``L_s = mean((p_mean - p_s)^2 * exp(-D_s)) / (mean(exp(-D_s)) + 1e-8) + mean(D_s)``: voxels where
   a scale disagrees with the pyramid count less in its distance term, and ``mean(D_s)`` keeps the
   uncertainty itself small; ``L_c = mean_s L_s``. Gradients flow through ``p_mean`` and the
-  weights, as in SSL4MIS;
+  weights, as in SSL4MIS. Computed from log-probabilities (``log p_mean`` by ``logsumexp``), so
+  a softmax that underflows to 0 cannot turn the step into NaN as ``KLDivLoss``'s can;
 - ``loss = supervised + w(t) * L_c``, ``w(t) = 0.1 * sigmoid_rampup`` over the whole schedule
   (SSL4MIS: 200 "epochs" of 150 of 30000 iterations in 2D, 400 x 150 of 60000 in 3D).
 
@@ -30,6 +31,7 @@ perturbations). MONAI's Dice and CE replace SSL4MIS's own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,25 +52,31 @@ class URPCConfig(ConsistencyConfig):
     )
 
 
-def scale_uncertainty(log_p_s: torch.Tensor, p_mean: torch.Tensor) -> torch.Tensor:
-    """Per-voxel ``KL(p_mean || p_s)``, (B, K, ...) -> (B, 1, ...)."""
-    return (torch.xlogy(p_mean, p_mean) - p_mean * log_p_s).sum(dim=1, keepdim=True)
+def scale_uncertainty(log_p_s: torch.Tensor, log_p_mean: torch.Tensor) -> torch.Tensor:
+    """Per-voxel ``KL(p_mean || p_s)``, (B, K, ...) -> (B, 1, ...), from log-probabilities.
+
+    ``p_mean log p_mean`` is taken as ``exp(l) * l`` with ``l = log p_mean``: finite with a finite
+    gradient even where ``p_mean`` underflows to 0 (``xlogy``'s gradient there is ``-inf``, and
+    ``0 * -inf`` turns the whole step into NaN).
+    """
+    return (log_p_mean.exp() * (log_p_mean - log_p_s)).sum(dim=1, keepdim=True)
 
 
-def rectified_consistency(log_p_s: torch.Tensor, p_mean: torch.Tensor) -> torch.Tensor:
+def rectified_consistency(log_p_s: torch.Tensor, log_p_mean: torch.Tensor) -> torch.Tensor:
     """One scale's uncertainty-rectified distance to the pyramid mean plus its mean uncertainty."""
-    uncertainty = scale_uncertainty(log_p_s, p_mean)
+    uncertainty = scale_uncertainty(log_p_s, log_p_mean)
     weight = torch.exp(-uncertainty)
-    distance = (p_mean - log_p_s.exp()) ** 2
+    distance = (log_p_mean.exp() - log_p_s.exp()) ** 2
     rectified = torch.mean(distance * weight) / (torch.mean(weight) + 1e-8)
     return rectified + torch.mean(uncertainty)
 
 
 def pyramid_consistency(logits: Sequence[torch.Tensor]) -> torch.Tensor:
     """URPC's ``mean_s L_s`` over the scales' logits (each (B, K, *spatial), same size)."""
-    log_probs = [torch.log_softmax(x.float(), dim=1) for x in logits]
-    p_mean = torch.stack([lp.exp() for lp in log_probs]).mean(dim=0)
-    return torch.stack([rectified_consistency(lp, p_mean) for lp in log_probs]).mean()
+    log_probs = torch.stack([torch.log_softmax(x.float(), dim=1) for x in logits])
+    # log of the mean of the softmaxes, without leaving log space
+    log_p_mean = torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+    return torch.stack([rectified_consistency(lp, log_p_mean) for lp in log_probs]).mean()
 
 
 @register_method("urpc")
