@@ -22,6 +22,10 @@ class ConfigError(MedsslError):
     """A command-line option or config value is invalid."""
 
 
+class TrainingError(MedsslError):
+    """Training cannot go on (e.g. the weights became NaN); the settings to change are named."""
+
+
 class CheckpointError(MedsslError):
     """A checkpoint or run directory cannot be used for what was asked."""
 

@@ -14,6 +14,7 @@ from medssl.data.dataset import Dataset
 from medssl.data.splits import make_split
 from medssl.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 from medssl.engine.config import RunConfig
+from medssl.engine.divergence import DivergenceGuard
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.profiles import data_dims
 from medssl.engine.progress import DataWaitMonitor, LineProgress
@@ -103,10 +104,12 @@ def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
         enable_version_counter=False,
         auto_insert_metric_name=False,
     )
+    every = max(1, min(50, cfg.train.max_steps // 4))
     callbacks: list = [
         checkpoint,
         LearningRateMonitor(logging_interval="step"),
-        DataWaitMonitor(every=max(1, min(50, cfg.train.max_steps // 4))),
+        DataWaitMonitor(every=every),
+        DivergenceGuard(run_dir, cfg.optim.lr, str(cfg.train.precision), every=every),
     ]
     interactive = sys.stdout.isatty()
     callbacks.append(
