@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 
 from medssl.engine.module import register_method
@@ -55,11 +56,12 @@ class URPCConfig(ConsistencyConfig):
 def scale_uncertainty(log_p_s: torch.Tensor, log_p_mean: torch.Tensor) -> torch.Tensor:
     """Per-voxel ``KL(p_mean || p_s)``, (B, K, ...) -> (B, 1, ...), from log-probabilities.
 
-    ``p_mean log p_mean`` is taken as ``exp(l) * l`` with ``l = log p_mean``: finite with a finite
-    gradient even where ``p_mean`` underflows to 0 (``xlogy``'s gradient there is ``-inf``, and
-    ``0 * -inf`` turns the whole step into NaN).
+    ``kl_div`` with a log target computes ``exp(l) * (l - log p_s)``, ``l = log p_mean``: finite
+    with a finite gradient even where ``p_mean`` underflows to 0 (with a probability target it
+    uses ``xlogy``, whose gradient there is ``-inf``, and ``0 * -inf`` turns the step into NaN).
     """
-    return (log_p_mean.exp() * (log_p_mean - log_p_s)).sum(dim=1, keepdim=True)
+    kl = F.kl_div(log_p_s, log_p_mean, reduction="none", log_target=True)
+    return kl.sum(dim=1, keepdim=True)
 
 
 def rectified_consistency(log_p_s: torch.Tensor, log_p_mean: torch.Tensor) -> torch.Tensor:
