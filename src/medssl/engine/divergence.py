@@ -42,16 +42,13 @@ class DivergenceGuard(L.Callback):
         if step % self.every or weights_finite(module):
             return
         loss = loss_value(outputs)
+        fix = f"lower optim.lr (now {self.lr:g})"
+        if not self.precision.startswith("32"):
+            fix += f" or train in 32-bit (train.precision: 32, now {self.precision})"
         raise file_error(
             self.run_dir,
             f"training diverged by step {step}: the weights are no longer finite "
             f"(loss {loss if loss is not None else 'unknown'})",
-            f"lower optim.lr (now {self.lr:g})"
-            + (
-                f" or train in 32-bit (train.precision: 32, now {self.precision})"
-                if not self.precision.startswith("32")
-                else ""
-            )
-            + " and rerun with --force; checkpoints/best.ckpt, if there, is from before it",
+            f"{fix} and rerun with --force; checkpoints/best.ckpt, if there, is from before it",
             cls=TrainingError,
         )
