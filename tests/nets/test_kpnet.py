@@ -8,6 +8,7 @@ from torch import nn
 
 from medssl.errors import ConfigError
 from medssl.nets.kpnet import KPNet, TokenJointGate
+from medssl.nets.multi_decoder import level_strides
 from medssl.nets.text_prompts import (
     ENCODERS,
     FrozenPrompts,
@@ -18,7 +19,7 @@ from medssl.nets.text_prompts import (
 )
 
 
-def _net(dims: int, prompt_levels: int = 2) -> KPNet:
+def _net(dims: int, prompt_levels: int = 2, net_name: str = "unet") -> KPNet:
     torch.manual_seed(0)
     patch = [16] * dims
     prompts = LearnedPrompts(3, 8)
@@ -30,6 +31,7 @@ def _net(dims: int, prompt_levels: int = 2) -> KPNet:
         8,
         patch,
         channels=[4, 8, 16],
+        strides=level_strides(net_name, [4, 8, 16]),
         num_res_units=0,
         prompt_levels=prompt_levels,
     )
@@ -127,6 +129,17 @@ def test_both_decoders_differ_in_upsampling(dims: int):
     assert (a - b).abs().mean() > 1e-4
 
 
+@pytest.mark.parametrize(("net_name", "sides"), [("unet", [8, 4, 4]), ("vnet", [16, 8, 4])])
+def test_levels_follow_the_run_network_and_the_output_is_full_size(net_name, sides):
+    """unet: MONAI's levels (first one strided, a last stage back to full size); vnet: V-Net's."""
+    net = _net(2, net_name=net_name)
+    x = torch.randn(1, 2, 16, 16)
+    with torch.no_grad():
+        assert [f.shape[2] for f in net.features(x)] == sides
+        assert all(o.shape == (1, 3, 16, 16) for o in net(x))
+    assert len(net.decoder_deconv.ups) == 2 + (net_name == "unet")
+
+
 def test_edge_prompt_joins_only_the_deepest_scales():
     net = _net(3, prompt_levels=2)
     x = torch.randn(1, 2, 16, 16, 16)
@@ -134,7 +147,7 @@ def test_edge_prompt_joins_only_the_deepest_scales():
     changed[:, 1] = torch.randn(16, 16, 16)  # a different edge prompt, the same image
     with torch.no_grad():
         before, after = net.features(x), net.features(changed)
-    assert torch.equal(before[0], after[0])  # full resolution: image encoder only
+    assert torch.equal(before[0], after[0])  # finest level: image encoder only
     assert not torch.allclose(before[1], after[1])  # the two deepest scales carry the prompt
     assert not torch.allclose(before[2], after[2])
 

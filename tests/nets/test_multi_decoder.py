@@ -9,12 +9,14 @@ from torch import nn
 
 from medssl.engine.config import NetConfig
 from medssl.errors import ConfigError
+from medssl.nets.factory import create_net
 from medssl.nets.multi_decoder import (
     MainOutput,
     MeanOutput,
     MultiDecoderNet,
     Perturbation,
     from_net_config,
+    level_strides,
 )
 
 TINY = {"channels": [8, 16, 32], "num_res_units": 0}
@@ -47,18 +49,45 @@ def test_three_decoders_upsample_differently_and_keep_the_input_shape(dims: int)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-def test_deep_supervision_gives_one_full_size_output_per_decoder_level(dims: int):
+def test_deep_supervision_gives_one_full_size_output_per_decoder_stage(dims: int):
     x = torch.randn((1, 1) + (32,) * dims)
-    net = MultiDecoderNet(dims, 1, 2, channels=[4, 8, 8, 8], num_res_units=0, deep_supervision=4)
-    assert net.num_heads == 3  # capped at the three decoder levels of a four-level net
+    full_res_first = level_strides("vnet", [4, 8, 8, 8])
+    net = MultiDecoderNet(
+        dims, 1, 2, [4, 8, 8, 8], full_res_first, num_res_units=0, deep_supervision=5
+    )
+    assert net.num_heads == 3  # capped at the three decoder stages of a four-level net
     outputs = net(x)
     assert [o.shape for o in outputs] == [(1, 2) + (32,) * dims] * 3
-    assert MultiDecoderNet(dims, 1, 2, channels=[4] * 6, deep_supervision=4).num_heads == 4
+    strided_first = MultiDecoderNet(dims, 1, 2, [4, 8, 8, 8], num_res_units=0, deep_supervision=5)
+    assert strided_first.num_heads == 4  # plus the stage back to full resolution
+    assert [o.shape for o in strided_first(x)] == [(1, 2) + (32,) * dims] * 4
+
+
+@pytest.mark.parametrize("strides", [None, [1, 2, 2], [2, 1, 2]])
+def test_levels_sit_where_monai_unet_puts_them_at_the_same_net_config(strides):
+    """Same widths at the same resolutions as the factory's UNet, so methods compare on one
+    topology; the output is still full size."""
+    cfg = NetConfig(name="unet", channels=[4, 8, 16, 32], strides=strides, num_res_units=0)
+    x = torch.randn(1, 1, 32, 32)
+    unet = create_net("unet", 2, 1, 2, channels=cfg.channels, strides=strides, num_res_units=0)
+    net = from_net_config(cfg, 2, 1, 2)
+    features = net.encoder(x)
+    expected = _monai_down_path(unet, x)
+    assert [(f.shape[1], f.shape[2]) for f in features] == expected
+    assert net(x)[0].shape == (1, 2, 32, 32)
+
+
+def test_vnet_levels_start_at_full_resolution():
+    net = from_net_config(NetConfig(name="vnet", channels=[4, 8, 16]), 2, 1, 2)
+    assert [f.shape[2] for f in net.encoder(torch.randn(1, 1, 32, 32))] == [32, 16, 8]
+    assert level_strides("vnet", [4, 8, 16]) == [1, 2, 2]
+    assert level_strides("unet", [4, 8, 16]) == [2, 2, 1]
 
 
 def test_the_gpu_patch_and_five_levels_fit():
     """112x112x80 (the LA protocol) through four downsamplings, as the GPU profile's widths."""
-    net = MultiDecoderNet(3, 1, 2, channels=[2] * 5, num_res_units=0, deep_supervision=4).eval()
+    strides = level_strides("vnet", [2] * 5)
+    net = MultiDecoderNet(3, 1, 2, [2] * 5, strides, num_res_units=0, deep_supervision=4).eval()
     with torch.no_grad():
         outputs = net(torch.randn(1, 1, 112, 112, 80))
     assert [o.shape for o in outputs] == [(1, 2, 112, 112, 80)] * 4
@@ -82,6 +111,22 @@ def test_feature_dropout_zeroes_the_most_active_locations():
     assert torch.all(out.flatten(2)[:, :, 1:] == 1)
 
 
+def _monai_down_path(unet: nn.Module, x: torch.Tensor) -> list[tuple[int, int]]:
+    """(width, side) after each down-path convolution of a MONAI UNet without residual units
+    (its up path is transposed convolutions only, so the plain convolutions are the down path)."""
+    seen: list[tuple[int, int]] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: seen.append((out.shape[1], out.shape[2])))
+        for m in unet.modules()
+        if type(m) is nn.Conv2d
+    ]
+    with torch.no_grad():
+        unet(x)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
 def test_heads_get_their_own_perturbation_and_main_output_is_the_first_decoder():
     net = MultiDecoderNet(
         2, 1, 2, upsampling=("transpose", "nearest"), head_perturbations=["none", "noise"], **TINY
@@ -102,6 +147,6 @@ def test_heads_get_their_own_perturbation_and_main_output_is_the_first_decoder()
 
 def test_from_net_config_uses_the_run_widths_and_refuses_other_networks():
     net = from_net_config(NetConfig(name="vnet", **TINY), 2, 1, 2)
-    assert len(net.encoder.levels) == 2
+    assert len(net.encoder.levels) == 3  # one per width
     with pytest.raises(ConfigError, match="multi-decoder"):
         from_net_config(NetConfig(name="swin_unetr"), 2, 1, 2)

@@ -20,6 +20,9 @@ Built from MONAI blocks for 2D and 3D, following the official ``newNet3d``
 - **Two decoders** with the same skips (added, as the official decoder does) but different
   upsampling: transposed convolution (``up_type 0``) vs trilinear / bilinear interpolation and a
   3x3 convolution (``up_type 1``).
+- **Levels** where the run's network puts them (``level_strides``: ``vnet`` is the official
+  full-resolution-first V-Net layout; ``unet`` MONAI's, whose first level is strided, so a last
+  upsampling stage without a skip brings each decoder back to full resolution).
 - Channel dropout (the official ``has_dropout``, p = 0.5 in training) on each encoder's
   bottleneck and before each decoder's 1x1 head. The official decoders' extra deep-supervision
   heads are not built (the official test code reads only the full-resolution output).
@@ -37,7 +40,7 @@ from monai.networks.layers.factories import Dropout
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-from medssl.nets.multi_decoder import conv_block
+from medssl.nets.multi_decoder import conv_block, level_strides
 
 ACT = ("leakyrelu", {"negative_slope": 0.01, "inplace": False})
 
@@ -58,9 +61,8 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         widths = [in_channels, *channels]
-        steps = [1, *strides]
         self.levels = nn.ModuleList(
-            conv_block(dims, widths[i], widths[i + 1], res_units, norm, dropout, steps[i], ACT)
+            conv_block(dims, widths[i], widths[i + 1], res_units, norm, dropout, strides[i], ACT)
             for i in range(len(channels))
         )
         self.drop = Dropout[Dropout.DROPOUT, dims](feature_dropout)
@@ -104,7 +106,8 @@ def _upsample(dims: int, cin: int, cout: int, stride: int, mode: str, norm) -> n
 
 
 class Decoder(nn.Module):
-    """Upsample, add the skip, conv; a 1x1 head to ``out_channels`` at full resolution."""
+    """Upsample, add the skip, conv; a 1x1 head to ``out_channels`` at full resolution (a strided
+    first level gets one more upsample + conv, with no skip, to reach it)."""
 
     def __init__(
         self,
@@ -120,22 +123,28 @@ class Decoder(nn.Module):
     ) -> None:
         super().__init__()
         self.upsample = upsample
-        deep_to_shallow = range(len(channels) - 1, 0, -1)
+        # (from width, to width, stride) per stage, deepest first
+        stages = [
+            (channels[i], channels[i - 1], strides[i]) for i in range(len(channels) - 1, 0, -1)
+        ]
+        if strides[0] > 1:
+            stages.append((channels[0], channels[0], strides[0]))
         self.ups = nn.ModuleList(
-            _upsample(dims, channels[i], channels[i - 1], strides[i - 1], upsample, norm)
-            for i in deep_to_shallow
+            _upsample(dims, cin, cout, s, upsample, norm) for cin, cout, s in stages
         )
         self.convs = nn.ModuleList(
-            conv_block(dims, channels[i - 1], channels[i - 1], res_units, norm, dropout, 1, ACT)
-            for i in deep_to_shallow
+            conv_block(dims, cout, cout, res_units, norm, dropout, 1, ACT) for _, cout, _ in stages
         )
         self.drop = Dropout[Dropout.DROPOUT, dims](feature_dropout)
         self.head = Convolution(dims, channels[0], out_channels, kernel_size=1, conv_only=True)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x = features[-1]
-        for up, conv, skip in zip(self.ups, self.convs, reversed(features[:-1]), strict=True):
-            x = conv(up(x) + skip)
+        skips = reversed(features[:-1])
+        for up, conv in zip(self.ups, self.convs, strict=True):
+            x = up(x)
+            skip = next(skips, None)
+            x = conv(x if skip is None else x + skip)
         return self.head(self.drop(x))
 
 
@@ -209,9 +218,9 @@ class KPNet(nn.Module):
     ) -> None:
         super().__init__()
         channels = list(channels)
-        strides = list(strides or [2] * (len(channels) - 1))
-        if len(strides) != len(channels) - 1:
-            raise ValueError(f"KP-Net: {len(channels)} widths need {len(channels) - 1} strides")
+        strides = list(strides or level_strides("unet", channels))
+        if len(strides) != len(channels):
+            raise ValueError(f"KP-Net: {len(channels)} widths need {len(channels)} level strides")
         factor = math.prod(strides)
         if any(p % factor for p in patch_size):
             raise ValueError(f"KP-Net: patch {list(patch_size)} must be divisible by {factor}")

@@ -2,27 +2,36 @@
 
 The encoder has one level per width in ``channels``; each level is one layer as the factory's
 MONAI UNet builds it (a ``ResidualUnit`` of ``num_res_units`` convolutions, or one
-``Convolution`` when that is 0), strided by the level's stride (2 by default) except at full
-resolution. Each decoder mirrors the encoder with its own upsampling:
+``Convolution`` when that is 0), strided by its entry of ``level_strides`` (one per level,
+finest first). ``level_strides`` reads the run's ``net`` so that the levels sit where the
+single-decoder methods' network puts them: for ``unet`` MONAI's reading of ``net.strides``
+(level ``i`` strided by ``strides[i]``, the deepest level unstrided: at the default strides the
+first convolution is already strided and no level works at full resolution), for ``vnet``
+V-Net's (full resolution first, then halving at every level). Each decoder mirrors the encoder
+with its own upsampling:
 
 - ``"transpose"``: a transposed convolution (MONAI ``UpSample`` mode ``deconv``);
 - ``"linear"``: a 1x1 convolution then bi/trilinear interpolation (``nontrainable``, ``linear``);
 - ``"nearest"``: a 1x1 convolution then nearest-neighbour interpolation.
 
 After upsampling, the skip features of the same level are concatenated and merged by such a
-layer (U-Net skips). MC-Net+'s official 3D network is a V-Net (plain conv stages, additive skips,
-16-256 filters); here the encoder is this residual-unit U-Net encoder at the run's widths, and
-``net.name="vnet"`` selects the same network: the MC-Net+ idea (decoders differing only in
-upsampling) does not depend on the encoder.
+layer (U-Net skips). When the first level is strided, a last stage upsamples it to the input
+size and merges it with one more layer (there is no skip at full resolution), so the heads
+still read full-resolution features. So at one ``net`` config this network and the factory's
+have their levels at the same resolutions and widths, and methods of both kinds compare on one
+topology. MC-Net+'s official 3D network is a V-Net (plain conv stages, additive skips, 16-256
+filters); ``net.name="vnet"`` gives this residual-unit encoder V-Net's resolutions at the run's
+widths: the MC-Net+ idea (decoders differing only in upsampling) does not depend on the encoder.
 
 Each decoder ends in a 1x1 head at full resolution. With ``deep_supervision=S`` it has heads at
-its ``S`` finest levels (URPC's pyramid: full resolution, then the ``S - 1`` next coarser), the
+its ``S`` finest stages (URPC's pyramid: full resolution, then the ``S - 1`` next coarser), the
 coarser ones upsampled to the input size by linear interpolation; ``S`` is capped at the number of
-decoder levels, ``len(channels) - 1``. ``head_perturbations`` names the feature perturbation
-each head's input sees in training (one entry per head, finest first; heads past the list see
-none): ``"dropout"`` (channel dropout, p = ``head_dropout``, 0.5), ``"feature_dropout"`` (CCT's
-attention dropout: zero the locations whose channel-mean activation exceeds 0.7-0.9 x its
-maximum) and ``"noise"`` (multiplicative uniform noise in +-0.3): SSL4MIS ``unet_urpc``'s.
+decoder stages (``len(channels) - 1``, plus the last stage when the first level is strided).
+``head_perturbations`` names the feature perturbation each head's input sees in training (one
+entry per head, finest first; heads past the list see none): ``"dropout"`` (channel dropout,
+p = ``head_dropout``, 0.5), ``"feature_dropout"`` (CCT's attention dropout: zero the locations
+whose channel-mean activation exceeds 0.7-0.9 x its maximum) and ``"noise"`` (multiplicative
+uniform noise in +-0.3): SSL4MIS ``unet_urpc``'s.
 ``bottleneck_dropout`` drops channels of the deepest features shared by all decoders (MC-Net+).
 
 ``forward`` returns a list of logits at the input size: for each decoder in order, its heads
@@ -128,6 +137,21 @@ def attention_dropout(x: torch.Tensor) -> torch.Tensor:
     return x * (attention < threshold).to(x.dtype)
 
 
+def level_strides(
+    name: str, channels: Sequence[int], strides: Sequence[int] | None = None
+) -> list[int]:
+    """The stride of each encoder level, finest first, where the run's ``net.name`` network puts
+    them: ``unet`` reads ``strides`` as MONAI's ``UNet`` does (one per level but the deepest, which
+    is unstrided; default 2), ``vnet`` is full resolution first and halves at every level."""
+    levels = len(channels)
+    if name == "vnet":
+        return [1] + [2] * (levels - 1)
+    strides = list(strides or [2] * (levels - 1))
+    if len(strides) != levels - 1:
+        raise ValueError(f"{levels} levels need {levels - 1} strides: {strides}")
+    return [*strides, 1]
+
+
 class Encoder(nn.Module):
     def __init__(
         self,
@@ -140,17 +164,18 @@ class Encoder(nn.Module):
         dropout: float,
     ) -> None:
         super().__init__()
-        self.stem = conv_block(dims, in_channels, channels[0], num_res_units, norm, dropout)
+        widths = [in_channels, *channels]
         self.levels = nn.ModuleList(
             conv_block(dims, cin, cout, num_res_units, norm, dropout, stride=s)
-            for cin, cout, s in zip(channels[:-1], channels[1:], strides, strict=True)
+            for cin, cout, s in zip(widths[:-1], widths[1:], strides, strict=True)
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features of every level, finest first."""
-        features = [self.stem(x)]
+        features = []
         for level in self.levels:
-            features.append(level(features[-1]))
+            x = level(x)
+            features.append(x)
         return features
 
 
@@ -170,16 +195,23 @@ class Decoder(nn.Module):
         head_dropout: float,
     ) -> None:
         super().__init__()
+        # Stages run coarse to fine: stage j upsamples level (L - j) to level (L - j - 1) and
+        # merges the skip; a strided first level gets one more stage, to full resolution.
         levels = len(channels) - 1
-        # Stages run coarse to fine: stage j upsamples level (levels - j) to level (levels - j - 1).
-        pairs = [(channels[i + 1], channels[i], strides[i]) for i in reversed(range(levels))]
+        pairs = [(channels[i + 1], channels[i], strides[i + 1]) for i in reversed(range(levels))]
+        merged = [2 * cout for _, cout, _ in pairs]
+        if strides[0] > 1:
+            pairs.append((channels[0], channels[0], strides[0]))
+            merged.append(channels[0])
         self.ups = nn.ModuleList(upsample(dims, cin, cout, s, mode) for cin, cout, s in pairs)
         self.blocks = nn.ModuleList(
-            conv_block(dims, 2 * cout, cout, num_res_units, norm, dropout) for _, cout, _ in pairs
+            conv_block(dims, cin, cout, num_res_units, norm, dropout)
+            for cin, (_, cout, _) in zip(merged, pairs, strict=True)
         )
-        # Head k reads the features of level k (0 = full resolution).
+        # Head k reads the k-th finest stage's features (0 = full resolution).
+        widths = [cout for _, cout, _ in reversed(pairs)]
         self.heads = nn.ModuleList(
-            Convolution(dims, channels[k], out_channels, kernel_size=1, conv_only=True)
+            Convolution(dims, widths[k], out_channels, kernel_size=1, conv_only=True)
             for k in range(heads)
         )
         kinds = list(perturbations) + ["none"] * (heads - len(perturbations))
@@ -189,17 +221,20 @@ class Decoder(nn.Module):
 
     def forward(self, features: list[torch.Tensor], all_heads: bool = True) -> list[torch.Tensor]:
         """Logits at the input size, finest head first."""
-        size = features[0].shape[2:]
         x = features[-1]
-        by_level: dict[int, torch.Tensor] = {}
-        for j, (up, block) in enumerate(zip(self.ups, self.blocks, strict=True)):
-            level = len(features) - 2 - j
-            x = block(torch.cat([features[level], up(x)], dim=1))
-            by_level[level] = x
+        stages = []
+        skips = reversed(features[:-1])
+        for up, block in zip(self.ups, self.blocks, strict=True):
+            x = up(x)
+            skip = next(skips, None)
+            x = block(x if skip is None else torch.cat([skip, x], dim=1))
+            stages.append(x)
+        stages.reverse()  # finest first
+        size = stages[0].shape[2:]
         count = len(self.heads) if all_heads else 1
         outputs = []
         for k in range(count):
-            logits = self.heads[k](self.perturb[k](by_level[k]))
+            logits = self.heads[k](self.perturb[k](stages[k]))
             if logits.shape[2:] != size:
                 logits = F.interpolate(logits, size=size, mode=_linear(len(size)))
             outputs.append(logits)
@@ -211,7 +246,11 @@ def _linear(dims: int) -> str:
 
 
 class MultiDecoderNet(nn.Module):
-    """A shared encoder and one decoder per entry of ``upsampling`` (see the module docstring)."""
+    """A shared encoder and one decoder per entry of ``upsampling`` (see the module docstring).
+
+    ``strides`` gives every level's stride, finest first (``level_strides`` computes them from a
+    run's ``net``); the default is MONAI ``UNet``'s at these widths.
+    """
 
     def __init__(
         self,
@@ -233,12 +272,13 @@ class MultiDecoderNet(nn.Module):
         channels = list(channels or DEFAULT_CHANNELS)
         if len(channels) < 2:
             raise ValueError(f"channels needs at least 2 levels, got {channels}")
-        strides = list(strides or [2] * (len(channels) - 1))
-        if len(strides) != len(channels) - 1:
-            raise ValueError(f"{len(channels)} levels need {len(channels) - 1} strides: {strides}")
+        strides = list(strides or level_strides("unet", channels))
+        if len(strides) != len(channels):
+            raise ValueError(f"{len(channels)} levels need {len(channels)} strides: {strides}")
         if not upsampling:
             raise ValueError("at least one decoder (upsampling mode) is needed")
-        self.num_heads = max(1, min(deep_supervision, len(channels) - 1))
+        stages = len(channels) - 1 + (strides[0] > 1)
+        self.num_heads = max(1, min(deep_supervision, stages))
         self.encoder = Encoder(
             spatial_dims, in_channels, channels, strides, num_res_units, norm, dropout
         )
@@ -298,19 +338,21 @@ class MeanOutput(MainOutput):
 def from_net_config(
     net: NetConfig, spatial_dims: int, in_channels: int, out_channels: int, **kw
 ) -> MultiDecoderNet:
-    """The network at the run's ``net`` widths, depth, norm and dropout (``net.name`` "unet" or
-    "vnet" both select it: the methods using it define their own decoders)."""
+    """The network at the run's ``net`` widths, depth, norm and dropout, its levels at the
+    resolutions of the ``net.name`` network ("unet" or "vnet"; the methods using it define their
+    own decoders)."""
     if net.name not in ("unet", "vnet"):
         raise ConfigError(
             f"net.name={net.name!r}: this method trains its own multi-decoder network; "
             "use net.name unet (or vnet) and set its widths with net.channels"
         )
+    channels = list(net.channels or DEFAULT_CHANNELS)
     return MultiDecoderNet(
         spatial_dims,
         in_channels,
         out_channels,
-        channels=net.channels,
-        strides=net.strides,
+        channels=channels,
+        strides=level_strides(net.name, channels, net.strides),
         num_res_units=net.num_res_units,
         norm=net.norm,
         dropout=net.dropout,

@@ -75,9 +75,11 @@ def _method(dims: int, channels: list[int], **hp) -> URPC:
 
 
 @pytest.mark.parametrize(
-    ("channels", "scales"), [([8, 16, 32], 2), ([8, 8, 8, 8], 3), ([4, 4, 4, 4, 4, 4], 4)]
+    ("channels", "scales"), [([8, 16], 2), ([8, 16, 32], 3), ([4, 4, 4, 4, 4, 4], 4)]
 )
-def test_the_pyramid_has_four_scales_or_one_per_decoder_level(channels: list[int], scales: int):
+def test_the_pyramid_has_four_scales_or_one_per_decoder_stage(channels: list[int], scales: int):
+    """A net of L levels whose first is strided (the default) decodes in L stages, the last one
+    back to full resolution."""
     method = _method(2, channels)
     x = torch.randn(2, 1, 64, 64)
     outputs = method.net(x)

@@ -52,6 +52,7 @@ from medssl.errors import ConfigError
 from medssl.methods.segment.consistency import ConsistencyConfig, sharpen
 from medssl.methods.segment.semi import SemiSupervisedMethod
 from medssl.nets.kpnet import KPNet
+from medssl.nets.multi_decoder import DEFAULT_CHANNELS, level_strides
 from medssl.nets.text_prompts import build_prompts, class_prompts, resolve_text_encoder
 
 
@@ -113,6 +114,7 @@ class KPNetMethod(SemiSupervisedMethod):
                 "kpnet: text_encoder 'auto' is resolved with the run config (finalize_config); "
                 "building the module directly, pass 'learned' or an encoder name"
             )
+        channels = list(net.channels or DEFAULT_CHANNELS)
         sentences = class_prompts(info["class_names"], info.get("channel_names", {}))
         prompts = build_prompts(self.hp.text_encoder, sentences)
         return KPNet(
@@ -122,8 +124,8 @@ class KPNetMethod(SemiSupervisedMethod):
             prompts=prompts,
             text_dim=prompts().shape[1],
             patch_size=self.patch_size,
-            channels=net.channels or (16, 32, 64, 128, 256),
-            strides=net.strides,
+            channels=channels,
+            strides=level_strides(net.name, channels, net.strides),
             num_res_units=net.num_res_units,
             norm=net.norm,
             dropout=net.dropout,
