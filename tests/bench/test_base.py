@@ -95,6 +95,15 @@ def test_config_overrides_the_profile_and_is_recorded(seg_phantom: Path, tmp_pat
     assert BENCHMARKS.get(name).configs["cpu"]["train"]["max_steps"] == 4  # protocol untouched
 
 
+def test_protocol_merges_overrides_over_the_profile_without_touching_it(seg_phantom: Path):
+    bench = BENCHMARKS.get(register_tiny(seg_phantom))
+    merged = bench.protocol("cpu", {"train": {"max_steps": 9}})
+    assert merged["train"]["max_steps"] == 9
+    assert merged["train"]["val_every"] == 2  # siblings kept
+    assert bench.configs["cpu"]["train"]["max_steps"] == 4
+    assert bench.protocol("cpu") == bench.configs["cpu"]
+
+
 def test_missing_override_file_fails_before_training(seg_phantom: Path, tmp_path: Path):
     with pytest.raises(ConfigError, match="config file not found"):
         run_benchmark(

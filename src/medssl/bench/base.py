@@ -48,6 +48,10 @@ class Benchmark:
     def data_dir(self) -> Path:
         return SHARED_DATA / self.data
 
+    def protocol(self, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The profile's settings with ``overrides`` (the bench's ``--config``) merged over."""
+        return deep_update(self.configs[profile], overrides or {})
+
     def run_config(
         self,
         dataset: Dataset,
@@ -56,7 +60,7 @@ class Benchmark:
         overrides: dict[str, Any] | None = None,
     ) -> RunConfig:
         """The resolved config that ``run_benchmark`` trains ``method`` with: the profile's
-        protocol, then ``overrides`` (the bench's ``--config``), then ``train``'s flags."""
+        protocol, then ``overrides``, then ``train``'s flags."""
         from medssl.api import flag_values
         from medssl.engine.module import get_method
 
@@ -65,7 +69,7 @@ class Benchmark:
             method_cls=get_method(self.task, method),
             dataset=dataset,
             profile=profile,
-            file_values=deep_update(self.configs[profile], overrides or {}),
+            file_values=self.protocol(profile, overrides),
             flag_values=flag_values(method, self.data_dir(), self.task, labeled=self.labeled),
         )
 
@@ -129,7 +133,7 @@ def run_benchmark(
     out = Path(out or f"bench_out/{name}-{profile}")
     methods = methods or bench.methods
     overrides = read_yaml(config) if config is not None else {}
-    protocol = deep_update(bench.configs[profile], overrides)
+    protocol = bench.protocol(profile, overrides)
     dataset = load_dataset(bench.data_dir())
     for method in methods:  # a wrong name or key fails before the first hour of training
         bench.run_config(dataset, profile, method, overrides)
