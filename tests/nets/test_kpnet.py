@@ -17,6 +17,7 @@ from medssl.nets.text_prompts import (
     class_prompts,
     resolve_text_encoder,
 )
+from tests.nets.conv_outputs import conv_output_shapes
 
 
 def _net(dims: int, prompt_levels: int = 2, net_name: str = "unet") -> KPNet:
@@ -138,6 +139,20 @@ def test_levels_follow_the_run_network_and_the_output_is_full_size(net_name, sid
         assert [f.shape[2] for f in net.features(x)] == sides
         assert all(o.shape == (1, 3, 16, 16) for o in net(x))
     assert len(net.decoder_deconv.ups) == 2 + (net_name == "unet")
+
+
+def test_the_stage_back_to_full_resolution_only_upsamples():
+    """Strided first level: no conv block after the last upsampling (no skip to merge there);
+    the interpolating decoder keeps its upsampling's own 3x3 convolution (official up_type 1)."""
+    net = _net(2)
+    x = torch.randn(1, 2, 16, 16)
+    widths = [
+        shape[1]
+        for decoder in (net.decoder_deconv, net.decoder_interp)
+        for shape in conv_output_shapes(decoder, lambda: net(x))
+        if shape[2] == 16
+    ]
+    assert widths == [3, 4, 3]  # deconv: the head; interp: its upsampling conv, the head
 
 
 def test_edge_prompt_joins_only_the_deepest_scales():

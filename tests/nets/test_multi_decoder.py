@@ -18,6 +18,7 @@ from medssl.nets.multi_decoder import (
     from_net_config,
     level_strides,
 )
+from tests.nets.conv_outputs import conv_output_shapes
 
 TINY = {"channels": [8, 16, 32], "num_res_units": 0}
 
@@ -77,6 +78,18 @@ def test_levels_sit_where_monai_unet_puts_them_at_the_same_net_config(strides):
     assert net(x)[0].shape == (1, 2, 32, 32)
 
 
+def test_a_strided_first_level_adds_no_convolution_block_at_full_resolution():
+    """As MONAI's UNet ends: the last stage only upsamples (no skip to merge there), so at full
+    resolution each decoder runs nothing but its upsampling and its 1x1 head."""
+    net = MultiDecoderNet(
+        3, 1, 2, [4, 8, 16], num_res_units=1, upsampling=("transpose", "linear", "nearest")
+    )
+    x = torch.randn(1, 1, 16, 16, 16)
+    shapes = conv_output_shapes(net.decoders, lambda: net(x))
+    full = [shape[1] for shape in shapes if shape[2:] == x.shape[2:]]
+    assert full == [2, 2, 2]  # the three heads
+
+
 def test_vnet_levels_start_at_full_resolution():
     net = from_net_config(NetConfig(name="vnet", channels=[4, 8, 16]), 2, 1, 2)
     assert [f.shape[2] for f in net.encoder(torch.randn(1, 1, 32, 32))] == [32, 16, 8]
@@ -114,17 +127,7 @@ def test_feature_dropout_zeroes_the_most_active_locations():
 def _monai_down_path(unet: nn.Module, x: torch.Tensor) -> list[tuple[int, int]]:
     """(width, side) after each down-path convolution of a MONAI UNet without residual units
     (its up path is transposed convolutions only, so the plain convolutions are the down path)."""
-    seen: list[tuple[int, int]] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: seen.append((out.shape[1], out.shape[2])))
-        for m in unet.modules()
-        if type(m) is nn.Conv2d
-    ]
-    with torch.no_grad():
-        unet(x)
-    for hook in hooks:
-        hook.remove()
-    return seen
+    return [(shape[1], shape[2]) for shape in conv_output_shapes(unet, lambda: unet(x))]
 
 
 def test_heads_get_their_own_perturbation_and_main_output_is_the_first_decoder():

@@ -15,13 +15,15 @@ with its own upsampling:
 - ``"nearest"``: a 1x1 convolution then nearest-neighbour interpolation.
 
 After upsampling, the skip features of the same level are concatenated and merged by such a
-layer (U-Net skips). When the first level is strided, a last stage upsamples it to the input
-size and merges it with one more layer (there is no skip at full resolution), so the heads
-still read full-resolution features. So at one ``net`` config this network and the factory's
-have their levels at the same resolutions and widths, and methods of both kinds compare on one
-topology. MC-Net+'s official 3D network is a V-Net (plain conv stages, additive skips, 16-256
-filters); ``net.name="vnet"`` gives this residual-unit encoder V-Net's resolutions at the run's
-widths: the MC-Net+ idea (decoders differing only in upsampling) does not depend on the encoder.
+layer (U-Net skips). When the first level is strided, a last stage only upsamples to the input
+size (there is no skip to merge at full resolution), so the heads read full-resolution
+features; MONAI's ``UNet`` likewise ends in an upsampling to the output, with no full-width
+layer at full resolution (one there would cost as much as the rest of the 3D network). So at
+one ``net`` config this network and the factory's have their levels at the same resolutions
+and widths, and methods of both kinds compare on one topology. MC-Net+'s official 3D network
+is a V-Net (plain conv stages, additive skips, 16-256 filters); ``net.name="vnet"`` gives this
+residual-unit encoder V-Net's resolutions at the run's widths: the MC-Net+ idea (decoders
+differing only in upsampling) does not depend on the encoder.
 
 Each decoder ends in a 1x1 head at full resolution. With ``deep_supervision=S`` it has heads at
 its ``S`` finest stages (URPC's pyramid: full resolution, then the ``S - 1`` next coarser), the
@@ -200,14 +202,15 @@ class Decoder(nn.Module):
         levels = len(channels) - 1
         pairs = [(channels[i + 1], channels[i], strides[i + 1]) for i in reversed(range(levels))]
         merged = [2 * cout for _, cout, _ in pairs]
-        if strides[0] > 1:
-            pairs.append((channels[0], channels[0], strides[0]))
-            merged.append(channels[0])
-        self.ups = nn.ModuleList(upsample(dims, cin, cout, s, mode) for cin, cout, s in pairs)
-        self.blocks = nn.ModuleList(
+        blocks = [
             conv_block(dims, cin, cout, num_res_units, norm, dropout)
             for cin, (_, cout, _) in zip(merged, pairs, strict=True)
-        )
+        ]
+        if strides[0] > 1:  # no skip to merge at full resolution: the stage only upsamples
+            pairs.append((channels[0], channels[0], strides[0]))
+            blocks.append(nn.Identity())
+        self.ups = nn.ModuleList(upsample(dims, cin, cout, s, mode) for cin, cout, s in pairs)
+        self.blocks = nn.ModuleList(blocks)
         # Head k reads the k-th finest stage's features (0 = full resolution).
         widths = [cout for _, cout, _ in reversed(pairs)]
         self.heads = nn.ModuleList(
