@@ -141,9 +141,10 @@ def test_levels_follow_the_run_network_and_the_output_is_full_size(net_name, sid
     assert len(net.decoder_deconv.ups) == 2 + (net_name == "unet")
 
 
-def test_the_stage_back_to_full_resolution_only_upsamples():
-    """Strided first level: no conv block after the last upsampling (no skip to merge there);
-    the interpolating decoder keeps its upsampling's own 3x3 convolution (official up_type 1)."""
+def test_the_stage_back_to_full_resolution_upsamples_then_convolves():
+    """Strided first level: the last upsampling has no skip but is followed by a conv block, as
+    every stage of the official decoder (whose last block runs at full resolution); the
+    interpolating decoder's upsampling has its own 3x3 convolution first (official up_type 1)."""
     net = _net(2)
     x = torch.randn(1, 2, 16, 16)
     widths = [
@@ -152,7 +153,7 @@ def test_the_stage_back_to_full_resolution_only_upsamples():
         for shape in conv_output_shapes(decoder, lambda: net(x))
         if shape[2] == 16
     ]
-    assert widths == [3, 4, 3]  # deconv: the head; interp: its upsampling conv, the head
+    assert widths == [4, 3, 4, 4, 3]  # deconv: block, head; interp: upsampling conv, block, head
 
 
 def test_edge_prompt_joins_only_the_deepest_scales():

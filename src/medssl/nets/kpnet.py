@@ -22,8 +22,8 @@ Built from MONAI blocks for 2D and 3D, following the official ``newNet3d``
   3x3 convolution (``up_type 1``).
 - **Levels** where the run's network puts them (``level_strides``: ``vnet`` is the official
   full-resolution-first V-Net layout; ``unet`` MONAI's, whose first level is strided, so a last
-  upsampling stage without a skip (and without a conv block after it, as MONAI's ``UNet`` ends)
-  brings each decoder back to full resolution).
+  upsampling stage without a skip, followed by a conv block as every official stage is, brings
+  each decoder back to full resolution).
 - Channel dropout (the official ``has_dropout``, p = 0.5 in training) on each encoder's
   bottleneck and before each decoder's 1x1 head. The official decoders' extra deep-supervision
   heads are not built (the official test code reads only the full-resolution output).
@@ -108,7 +108,7 @@ def _upsample(dims: int, cin: int, cout: int, stride: int, mode: str, norm) -> n
 
 class Decoder(nn.Module):
     """Upsample, add the skip, conv; a 1x1 head to ``out_channels`` at full resolution (a strided
-    first level gets one more upsampling, with no skip and no conv block, to reach it)."""
+    first level gets one more upsample + conv, with no skip, to reach it)."""
 
     def __init__(
         self,
@@ -133,12 +133,11 @@ class Decoder(nn.Module):
         self.ups = nn.ModuleList(
             _upsample(dims, cin, cout, s, upsample, norm) for cin, cout, s in stages
         )
-        # A stage with no skip (to full resolution after a strided first level) only upsamples.
+        # Every upsampling is followed by a conv block, as in the official decoder (whose last
+        # block runs at full resolution), also the stage without a skip after a strided first
+        # level: without it KP-Net trained far worse (docs/RESULTS.md, acdc-7).
         self.convs = nn.ModuleList(
-            conv_block(dims, cout, cout, res_units, norm, dropout, 1, ACT)
-            if k < len(channels) - 1
-            else nn.Identity()
-            for k, (_, cout, _) in enumerate(stages)
+            conv_block(dims, cout, cout, res_units, norm, dropout, 1, ACT) for _, cout, _ in stages
         )
         self.drop = Dropout[Dropout.DROPOUT, dims](feature_dropout)
         self.head = Convolution(dims, channels[0], out_channels, kernel_size=1, conv_only=True)
