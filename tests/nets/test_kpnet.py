@@ -147,12 +147,8 @@ def test_the_stage_back_to_full_resolution_upsamples_then_convolves():
     interpolating decoder's upsampling has its own 3x3 convolution first (official up_type 1)."""
     net = _net(2)
     x = torch.randn(1, 2, 16, 16)
-    widths = [
-        shape[1]
-        for decoder in (net.decoder_deconv, net.decoder_interp)
-        for shape in conv_output_shapes(decoder, lambda: net(x))
-        if shape[2] == 16
-    ]
+    decoders = nn.ModuleList([net.decoder_deconv, net.decoder_interp])  # in forward's order
+    widths = [shape[1] for shape in conv_output_shapes(decoders, lambda: net(x)) if shape[2] == 16]
     assert widths == [4, 3, 4, 4, 3]  # deconv: block, head; interp: upsampling conv, block, head
 
 
