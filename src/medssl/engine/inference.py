@@ -22,6 +22,7 @@ from medssl.data.dataset import Case, Dataset
 from medssl.data.io import read_header, read_image, write_image
 from medssl.data.splits import write_json_atomic
 from medssl.data.transforms import intensity_kind, load_and_normalise
+from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import load_checkpoint
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.run import best_checkpoint, read_run
@@ -39,6 +40,7 @@ MAX_OVERLAYS = 8
 
 def load_model(run_dir: str | Path, task: str | None = None) -> MethodModule:
     """Rebuild the method of a run from its best checkpoint (``weights_only=True``)."""
+    keep_freed_memory()  # sliding-window inference allocates as training does
     run_dir = Path(run_dir)
     read_run(run_dir)
     ckpt = best_checkpoint(run_dir)

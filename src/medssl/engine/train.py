@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Ri
 
 from medssl.data.dataset import Dataset
 from medssl.data.splits import make_split
+from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.divergence import DivergenceGuard
@@ -154,6 +155,7 @@ def train(
     cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
 ) -> Path:
     """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it."""
+    keep_freed_memory()
     # Seed first: network initialisation, sampling and augmentation all draw from it.
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     method_cls = get_method(cfg.task, cfg.method)
