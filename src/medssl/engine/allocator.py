@@ -21,7 +21,7 @@ import platform
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 30  # blocks up to 1 GiB come from the heap and are reused
-MMAP_THRESHOLD_OLD_GLIBC = 32 << 20  # the most glibc before 2.35 accepts on 64-bit
+MMAP_THRESHOLD_OLD_GLIBC = 32 << 20  # the most older glibc accepts on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1 << 30  # up to 1 GiB free at the heap's top stays in the process (an int)
 
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
