@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-    reason="glibc's malloc only",
-)
+from medssl.engine.allocator import uses_glibc
+
+pytestmark = pytest.mark.skipif(not uses_glibc(), reason="glibc's malloc only")
 
 # Ten "steps" that each allocate and then free a few blocks of 8-64 MB, as a 3D training step does
 # with its activations and conv buffers (after five steps that grow the heap); print whether the

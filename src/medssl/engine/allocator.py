@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 
@@ -25,16 +26,18 @@ MMAP_THRESHOLD_OLD_GLIBC = 32 << 20  # the most older glibc accepts on 64-bit (H
 TRIM_THRESHOLD = 1 << 30  # up to 1 GiB free at the heap's top stays in the process (an int)
 
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
-_done = False
 
 
+def uses_glibc() -> bool:
+    """Linux with glibc; musl, macOS and Windows have other allocators with other defaults."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+@functools.cache  # once per process: glibc reads its own settings only at start-up too
 def keep_freed_memory() -> bool:
-    """Set glibc's mmap and trim thresholds once per process; False where it does not apply."""
-    global _done
-    if _done:
-        return True
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False  # musl, macOS, Windows: other allocators, other defaults
+    """Set glibc's mmap and trim thresholds; False where they do not apply or the user set them."""
+    if not uses_glibc():
+        return False
     if any(name in os.environ for name in _USER_SETTINGS):
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -42,5 +45,4 @@ def keep_freed_memory() -> bool:
         M_MMAP_THRESHOLD, MMAP_THRESHOLD_OLD_GLIBC
     )
     trim_ok = libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    _done = bool(mmap_ok and trim_ok)
-    return _done
+    return bool(mmap_ok and trim_ok)
