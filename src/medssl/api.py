@@ -16,6 +16,7 @@ from medssl.engine import inference
 from medssl.engine.config import read_yaml
 from medssl.engine.module import get_method, method_names
 from medssl.engine.profiles import resolve_config
+from medssl.engine.resume import resumed_values
 from medssl.engine.run import read_run
 from medssl.engine.train import train as _train
 from medssl.errors import CheckpointError, ConfigError, file_error
@@ -79,6 +80,7 @@ def train(
     ``resume=True`` continues ``out`` with its saved config (task and method included); flags
     such as ``max_steps`` may still change it.
     """
+    file_values = read_yaml(config) if isinstance(config, str | Path) else dict(config or {})
     if resume:
         if not (Path(out) / "config.yaml").is_file():
             raise file_error(
@@ -95,12 +97,7 @@ def train(
                 "drop --method or start a new run",
                 ConfigError,
             )
-        file_values = saved
         profile, task, method = saved.get("profile", profile), saved["task"], saved["method"]
-    else:
-        file_values = (
-            dict(config) if isinstance(config, dict) else (read_yaml(config) if config else {})
-        )
     method = method or "supervised"
     method_cls = get_method(task, method)
     flags = flag_values(
@@ -115,6 +112,8 @@ def train(
         precision=precision,
         seed=seed,
     )
+    if resume:  # the saved run, changed only where a checkpoint can continue from
+        file_values = resumed_values(Path(out), file_values, flags)
     dataset = load_dataset(data, domains=domains)
     cfg = resolve_config(
         task=task,

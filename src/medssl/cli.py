@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from medssl.errors import MedsslError
-
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -44,7 +42,7 @@ def data_check(
     from medssl.data.check import check_dataset, format_report
 
     problems = check_dataset(directory, domains=_domains(domains))
-    out.print(format_report(problems), markup=False, highlight=False)
+    out.print(format_report(problems), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1 if problems else 0)
 
 
@@ -119,7 +117,10 @@ def train(
         force=force,
         domains=_domains(domains),
     )
-    out.print(f"run written to {run}")
+    from medssl.engine.run import is_worker_process
+
+    if not is_worker_process():  # DDP workers run the same command
+        out.print(f"run written to {run}")
 
 
 @app.command()
@@ -240,46 +241,12 @@ def list_methods(task: str = "segmentation"):
 
 
 def main() -> None:
+    from medssl.guard import guarded, quiet_warnings
     from medssl.logs import quiet_third_party
 
     quiet_third_party()
-    try:
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except MedsslError as error:
-        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as error:  # noqa: BLE001 - last line of defence: one line, not a traceback
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(130)
-        from medssl.errors import user_error_in
-
-        user = user_error_in(error)
-        if user is not None:
-            err.print(f"error: {user}", markup=False, highlight=False, soft_wrap=True)
-            sys.exit(user.exit_code)
-        message = _known_failure(error)
-        if message is None:
-            raise
-        err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-
-
-def _known_failure(error: Exception) -> str | None:
-    text = str(error)
-    if "out of memory" in text.lower() or "can't allocate memory" in text.lower():
-        return (
-            "out of memory for this patch size and batch; lower data.patch_size or data.batch_size "
-            "in --config, or use --profile cpu"
-        )
-    return None
+    quiet_warnings()
+    sys.exit(guarded(lambda: app(standalone_mode=False), sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from medssl.data.splits import write_json_atomic
-from medssl.errors import ConfigError
+from medssl.atomic import write_json_atomic
+from medssl.engine.run import is_run_dir
+from medssl.errors import ConfigError, file_error
 
 DEMO_METHODS = ("supervised", "mean_teacher")
 DEMO_LABELED = 4
@@ -24,6 +25,22 @@ DEMO_CONFIG = {
     "net": {"channels": [16, 32, 64, 128], "num_res_units": 1},
     "train": {"val_every": 250, "sw_batch_size": 4},
 }
+
+
+def remove_demo(out: Path) -> None:
+    """``demo --force``: delete an earlier demo folder, and refuse any other folder."""
+    known = {"phantom_seg3d", *DEMO_METHODS}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in known)
+    runs_ok = all(is_run_dir(out / m) for m in DEMO_METHODS if (out / m).exists())
+    if foreign or not runs_ok:
+        what = ", ".join(foreign[:3]) or "folders that are not medssl runs"
+        raise file_error(
+            out,
+            f"not a medssl demo folder (holds {what}); --force only replaces an earlier demo",
+            "choose another --out",
+            ConfigError,
+        )
+    shutil.rmtree(out)
 
 
 def run_demo(
@@ -42,7 +59,7 @@ def run_demo(
             raise ConfigError(
                 f"{out}: demo folder exists; pass --force to replace it or choose --out"
             )
-        shutil.rmtree(out)
+        remove_demo(out)
     start = time.perf_counter()
     data = make_phantom(out / "phantom_seg3d", "seg3d", cases=cases, seed=0)
     console.print(f"[1/4] phantom dataset: {data}")

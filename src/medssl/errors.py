@@ -26,6 +26,17 @@ class TrainingError(MedsslError):
     """Training cannot go on (e.g. the weights became NaN); the settings to change are named."""
 
 
+class OutputError(MedsslError):
+    """An output cannot be written (disk full, read-only or forbidden folder); nothing partial
+    is left behind."""
+
+
+class Interrupted(MedsslError):
+    """The user stopped a command (Ctrl-C); the message says what was kept."""
+
+    exit_code = 130
+
+
 class CheckpointError(MedsslError):
     """A checkpoint or run directory cannot be used for what was asked."""
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from medssl.data import corrupt
-from medssl.data.check import Problem, check_dataset, format_report
+from medssl.data.check import Problem, Report, check_dataset, format_report
 from medssl.data.corrupt import KINDS, corrupt_dataset
 from medssl.data.io import LandmarkSet, MedImage, write_image, write_landmarks
 from medssl.errors import DataError
@@ -41,13 +41,17 @@ def test_shared_datasets_are_clean(shared_data, folder):
 
 
 def small_copy(shared_data: Path, folder: str, n: int, dest: Path) -> Path:
-    """The first ``n`` labelled cases of a shared nnU-Net dataset, with its json files."""
+    """The first ``n`` labelled cases of a shared nnU-Net dataset, with its json files.
+
+    ``numTraining`` is set to ``n``: the copy is meant to be complete, not to miss cases.
+    """
     src = shared_data / folder
     for sub in ("imagesTr", "labelsTr"):
         (dest / sub).mkdir(parents=True)
-    for name in ("dataset.json", "splits.json"):
-        if (src / name).is_file():
-            shutil.copy(src / name, dest / name)
+    meta = json.loads((src / "dataset.json").read_text())
+    (dest / "dataset.json").write_text(json.dumps(meta | {"numTraining": n}))
+    if (src / "splits.json").is_file():
+        shutil.copy(src / "splits.json", dest / "splits.json")
     for label in sorted((src / "labelsTr").iterdir())[:n]:
         case = label.name[: -len(".nii.gz")]
         shutil.copy(label, dest / "labelsTr" / label.name)
@@ -265,3 +269,143 @@ def test_format_report():
         "2 problems in 2 files (1 empty_label, 1 nan)",
     ]
     assert format_report([]) == "no problems found"
+
+
+def test_format_report_with_cases_read_and_notes():
+    """A Report adds the files not used (not problems) and the cases read before the verdict."""
+    problems = [Problem(Path("x/imagesTr/a.nii.gz"), "not used: no suffix; rename it", "unused")]
+    report = Report(problems, "read 3 cases: 2 labelled, 1 unlabelled (nnunet layout)")
+    assert format_report(report).splitlines() == [
+        "x/imagesTr/a.nii.gz: not used: no suffix; rename it",
+        "read 3 cases: 2 labelled, 1 unlabelled (nnunet layout)",
+        "1 problem in 1 file (1 unused)",
+    ]
+    clean = Report([], "read 3 cases: 3 labelled, 0 unlabelled (nnunet layout)")
+    assert format_report(clean).splitlines()[-1] == "no problems found"
+
+
+# ------------------------------------------------------------------------------------------
+# files a layout does not use: what silently shrinks a dataset
+# ------------------------------------------------------------------------------------------
+
+
+def _update_json(root: Path, **fields) -> None:
+    meta = json.loads((root / "dataset.json").read_text())
+    (root / "dataset.json").write_text(json.dumps(meta | fields))
+
+
+def test_nnunet_files_that_are_not_used_and_too_few_cases(tmp_path):
+    """Each way a file drops out of an nnU-Net set is a problem; imagesTs and extras are not."""
+    img, lab = np.ones((6, 6, 4), np.int16), _label(1)
+    root = _nnunet(
+        tmp_path / "ds",
+        {"case_000": ([img], lab), "case_001": ([img], lab), "case_004": ([img], None)},
+    )
+    _update_json(root, numTraining=5)
+    write_image(root / "labelsTr" / "case_002.nii.gz", _volume(lab))  # label, no image
+    write_image(root / "imagesTr" / "case_003.nii.gz", _volume(img))  # no _0000
+    write_image(root / "labelsTr" / "case_004_seg.nii.gz", _volume(lab))  # wrong name
+    (root / "imagesTs").mkdir()
+    write_image(root / "imagesTs" / "test_0000.nii.gz", _volume(img))  # the test set: expected
+    (root / "extra").mkdir()
+    write_image(root / "extra" / "atlas.nii.gz", _volume(img))  # not a layout folder: a note
+    (root / "README.md").write_text("notes")
+    (root / "imagesTr" / ".DS_Store").write_bytes(b"\0")
+
+    report = check_dataset(root)
+    assert sorted((p.path.relative_to(root).as_posix(), p.kind) for p in report) == [
+        ("dataset.json", "count"),
+        ("imagesTr/case_003.nii.gz", "unused"),
+        ("labelsTr/case_002.nii.gz", "unused"),
+        ("labelsTr/case_004_seg.nii.gz", "unused"),
+    ]
+    messages = {p.path.name: p.message for p in report}
+    assert "rename it to imagesTr/case_003_0000.nii.gz" in messages["case_003.nii.gz"]
+    assert "no image imagesTr/case_002_0000.nii.gz" in messages["case_002.nii.gz"]
+    assert "rename it to labelsTr/case_004.nii.gz" in messages["case_004_seg.nii.gz"]
+    assert "numTraining is 5 but 3 training cases were found" in messages["dataset.json"]
+    assert all(m.startswith("not used: ") for n, m in messages.items() if n != "dataset.json")
+    assert [n.path.name for n in report.notes] == ["atlas.nii.gz"]
+    lines = format_report(report).splitlines()
+    assert lines[-2].startswith(
+        "read 4 cases: 2 labelled, 2 unlabelled (1 of them a test case; nnunet layout)"
+    )
+    assert lines[-1] == "4 problems in 4 files (1 count, 3 unused)"
+
+
+def test_more_cases_than_num_training_is_fine(tmp_path):
+    """The seg3d phantom counts only labelled cases in numTraining, brats2018 all of them."""
+    img = np.ones((6, 6, 4), np.int16)
+    root = _nnunet(tmp_path, {"a": ([img], _label(1)), "b": ([img], None)})
+    _update_json(root, numTraining=1)
+    assert check_dataset(root) == []
+
+
+def _png(path: Path, value: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.zeros((6, 5), np.uint8)
+    array[2:4, 1:3] = value
+    write_image(path, MedImage.from_array(array))
+
+
+def test_msd_list_leaves_files_out(tmp_path):
+    """An image the training list leaves out, and a mask its case does not name."""
+    for name in ("a", "b", "c"):
+        _png(tmp_path / "images" / f"{name}.png")
+    _png(tmp_path / "masks" / "a.png")
+    _png(tmp_path / "masks" / "c.png")
+    meta = {
+        "labels": {"background": 0, "x": 1},
+        "training": [{"image": "./images/a.png", "label": "./masks/a.png"}, "./images/c.png"],
+    }
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    report = check_dataset(tmp_path)
+    assert sorted((p.path.relative_to(tmp_path).as_posix(), p.kind) for p in report) == [
+        ("images/b.png", "unused"),
+        ("masks/c.png", "unused"),
+    ]
+    mask = next(p for p in report if p.path.name == "c.png")
+    assert "set the label of case c to ./masks/c.png" in mask.message
+
+
+def test_multidomain_unlisted_image_and_unselected_domain(tmp_path):
+    """An unlisted image of a selected domain is a problem; a domain left out is a note."""
+    entries = []
+    for domain in ("a", "b"):
+        _png(tmp_path / domain / "images" / f"{domain}1.png")
+        _png(tmp_path / domain / "masks" / f"{domain}1.png")
+        entries.append(
+            {
+                "domain": domain,
+                "image": f"./{domain}/images/{domain}1.png",
+                "label": f"./{domain}/masks/{domain}1.png",
+            }
+        )
+    _png(tmp_path / "a" / "images" / "a2.png")
+    meta = {"domains": {"a": "A", "b": "B"}, "labels": {"background": 0, "x": 1}}
+    (tmp_path / "dataset.json").write_text(json.dumps(meta | {"training": entries}))
+    report = check_dataset(tmp_path, domains=["a"])
+    assert [(p.path.name, p.kind) for p in report] == [("a2.png", "unused")]
+    assert {n.path.name: n.why for n in report.notes} == {
+        "b1.png": "domain 'b' not selected (--domains)"
+    }
+
+
+def test_loose_label_without_image_is_not_a_case(tmp_path):
+    _png(tmp_path / "x_image.png")
+    _png(tmp_path / "x_label.png")
+    _png(tmp_path / "y_label.png")
+    report = check_dataset(tmp_path)
+    assert [(p.path.name, p.kind) for p in report] == [("y_label.png", "unused")]
+    assert "label with no image y_image.png" in report[0].message
+    assert report.summary == "read 1 case: 1 labelled, 0 unlabelled (files layout)"
+
+
+def test_loose_labels_that_cannot_be_named(tmp_path):
+    """0/255 masks without dataset.json: training would have no label names; check says so."""
+    _png(tmp_path / "x_image.png")
+    _png(tmp_path / "x_label.png", value=255)
+    report = check_dataset(tmp_path)
+    assert [(p.path, p.kind) for p in report] == [(tmp_path, "labels")]
+    assert "label values 0, 255 (e.g. in x_label.png) are not 0..K-1" in report[0].message
+    assert "\n" not in str(report[0])

@@ -29,7 +29,7 @@ from medssl.data.io import (
     write_landmarks,
     write_swc,
 )
-from medssl.errors import DataError
+from medssl.errors import DataError, OutputError
 
 LA = "la2018/imagesTr/la_06SR5RBREL16DQ6M8LWS_0000.nii.gz"
 SPLEEN = "smoke/clara_spleen8/spleen_8_image.nii.gz"
@@ -629,7 +629,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> Non
         raise RuntimeError("sitk::ERROR: disk full\n")
 
     monkeypatch.setattr(sitk, "WriteImage", half_write)
-    with pytest.raises(DataError, match="disk full") as exc:
+    with pytest.raises(OutputError, match="disk full") as exc:
         write_image(tmp_path / "out.nii.gz", MedImage.from_array(np.zeros((4, 4, 4))))
     _raises_one_line(exc, "out.nii.gz")
     assert list(tmp_path.iterdir()) == []

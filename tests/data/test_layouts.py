@@ -171,12 +171,15 @@ def test_smoke_files(shared_data):
     assert spleen.label.name == "spleen_8_label.nii.gz"
     dicom = ds.case("totalseg_examples/example_ct_dicom")
     assert dicom.images[0].is_dir() and dicom.label is None
+    assert ds.labels == {"background": 0, "class_1": 1}  # from the 0/1 masks: no dataset.json
 
 
 def test_unknown_folder_and_missing_root(tmp_path):
     (tmp_path / "notes.txt").write_text("nothing here")
-    with pytest.raises(DataError, match="no dataset layout recognised.*DESIGN.md"):
+    with pytest.raises(DataError, match="no dataset layout recognised") as err:
         load_dataset(tmp_path)
+    assert str(err.value).endswith("see the README, section 'Datasets on disk'")
+    assert "DESIGN" not in str(err.value)
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(tmp_path / "absent")
 
@@ -285,3 +288,44 @@ def test_a_medmnist_file_with_only_a_test_split(tmp_path):
     dataset = load_dataset(tmp_path / "held_out.npz")
     assert len(dataset.cases) == 5 and {c.meta["split"] for c in dataset.cases} == {"test"}
     assert [c.target for c in dataset.cases] == [0, 1, 1, 0, 1] and dataset.spatial_dims == 2
+
+
+def _png(path: Path, values: tuple[int, ...] = (0,)) -> None:
+    array = np.zeros((6, 5), np.uint8)
+    array.flat[: len(values)] = values
+    write_image(path, MedImage.from_array(array))
+
+
+def test_loose_files_name_their_labels_from_the_values(tmp_path):
+    """Without dataset.json, labels 0..K-1 are named; training would build K outputs."""
+    for name, values in (("a", (0, 1)), ("b", (2, 0))):
+        _png(tmp_path / f"{name}_image.png")
+        _png(tmp_path / f"{name}_label.png", values)
+    _png(tmp_path / "lone_label.png", (1,))
+    ds = load_dataset(tmp_path)
+    assert ds.layout == "files" and ds.num_classes == 3
+    assert ds.labels == {"background": 0, "class_1": 1, "class_2": 2}
+    assert sorted(c.id for c in ds.cases) == ["a", "b"]  # a label alone is not an image
+    (tmp_path / "dataset.json").write_text(
+        json.dumps({"labels": {"background": 0, "x": 1, "y": 2}})
+    )
+    assert load_dataset(tmp_path).labels == {"background": 0, "x": 1, "y": 2}
+
+
+@pytest.mark.parametrize(
+    ("values", "text"),
+    [
+        ((0, 255), "label values 0, 255 (e.g. in a_label.png) are not 0..K-1"),
+        ((0,), "all background"),
+    ],
+)
+def test_loose_files_labels_that_cannot_be_named(tmp_path, values, text):
+    """One line naming the folder and the fix, instead of a network with no outputs."""
+    _png(tmp_path / "a_image.png")
+    _png(tmp_path / "a_label.png", values)
+    with pytest.raises(DataError) as err:
+        load_dataset(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path}: ") and text in message and "\n" not in message
+    lenient = load_dataset(tmp_path, strict=False)
+    assert lenient.labels == {} and str(lenient.extra["labels_error"]) == message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from monai.data import MetaTensor
 
 from medssl.engine.checkpoint import load_checkpoint, plain_tensors, save_atomic
-from medssl.errors import CheckpointError
+from medssl.errors import CheckpointError, OutputError
 
 
 def test_a_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
@@ -18,10 +19,10 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
 
     def broken_save(obj, f, *a, **k):
         Path(f).write_bytes(b"half")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"last\.ckpt: cannot be written: disk full"):
         save_atomic({"step": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path) == {"step": 1}

@@ -26,6 +26,11 @@ def _steps(metrics_csv: Path) -> list[int]:
         return [int(r["step"]) for r in csv.DictReader(fh) if r.get("step")]
 
 
+def _losses_per_step(metrics_csv: Path) -> list[int]:
+    with open(metrics_csv) as fh:
+        return [int(r["step"]) for r in csv.DictReader(fh) if r.get("train/loss")]
+
+
 def test_run_directory_has_the_documented_files(tiny_run: Path):
     config = yaml.safe_load((tiny_run / "config.yaml").read_text())
     assert config["method"] == "supervised" and config["train"]["max_steps"] == 4
@@ -134,8 +139,14 @@ def test_resume_after_a_killed_run(seg_phantom: Path, tmp_path: Path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert torch.load(last, weights_only=True)["global_step"] == target
     steps_after = _steps(out / "metrics.csv")
-    assert steps_after[: len(steps_before)] == steps_before  # earlier rows kept
+    assert killed_at >= max(steps_before) - 3  # last.ckpt follows every validation (3 steps)
+    kept = [s for s in steps_before if s < killed_at]
+    assert steps_after[: len(kept)] == kept  # rows up to the checkpoint kept
     assert max(steps_after) >= target - 1
+    # the steps between the checkpoint and the kill were run again, and are logged once
+    assert _losses_per_step(out / "metrics.csv") == sorted(
+        set(_losses_per_step(out / "metrics.csv"))
+    )
 
 
 def test_resume_without_a_run_is_a_one_line_error(seg_phantom: Path, tmp_path: Path):

@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 
 import medssl
-from medssl.data.splits import write_json_atomic
+from medssl.atomic import write_json_atomic
 from medssl.engine.config import RunConfig, deep_update, read_yaml
 from medssl.engine.profiles import resolve_config, resolve_profile
 from medssl.registry import Registry

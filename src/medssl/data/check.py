@@ -5,6 +5,10 @@ header read would miss it); per-file facts are collected first and compared per 
 that a file with the wrong dimensionality or no data is reported once and not again as a
 shape or geometry mismatch of its case. Files are read in a thread pool: gzip, PNG decoding
 and the numpy reductions release the GIL.
+
+What a layout silently leaves out is a problem too: data files under the dataset folder that no
+case uses (:mod:`medssl.data.unused`, names only) and fewer cases than ``numTraining``. The
+report says how many cases were read, labelled and unlabelled, so a shrunken dataset shows.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import numpy as np
 from medssl.data.dataset import Case, Dataset
 from medssl.data.io import read_image, read_npz, read_swc
 from medssl.data.layouts import detect_layout, load_dataset, npz_path
+from medssl.data.layouts.files import label_values
+from medssl.data.unused import Unused, unused_files
 from medssl.errors import DataError
 
 GEOMETRY_RTOL = 1e-4
@@ -36,7 +42,22 @@ class Problem:
     kind: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        """One line whatever the message holds (a reader's error may span several)."""
+        return f"{self.path}: {' '.join(self.message.splitlines())}"
+
+
+class Report(list[Problem]):
+    """The problems of a dataset, plus what ``format_report`` prints around them.
+
+    A list, so that callers that only want the problems (``if problems``, ``== []``) keep
+    working; ``summary`` says how many cases were read, labelled and unlabelled, and ``notes``
+    names the files that were not used without being a problem.
+    """
+
+    def __init__(self, problems: Iterable[Problem], summary: str, notes: Iterable[Unused] = ()):
+        super().__init__(problems)
+        self.summary = summary
+        self.notes = list(notes)
 
 
 @dataclass
@@ -75,16 +96,9 @@ def _message(err: DataError, path: Path) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def _label_values(array: np.ndarray) -> np.ndarray:
-    """Distinct values; ``bincount`` is several times faster than ``unique`` for uint8 maps."""
-    if array.dtype.kind in "ub" and array.dtype.itemsize <= 2 and array.size:
-        return np.flatnonzero(np.bincount(array.reshape(-1).astype(np.intp, copy=False)))
-    return np.unique(array)
-
-
 def _value_problems(path: Path, array: np.ndarray, allowed: set[int] | None) -> list[Problem]:
     """An all-background map is reported (no real dataset here has one); an absent class is not."""
-    values = _label_values(array)
+    values = label_values(array)
     if not np.any(values != 0):
         return [
             Problem(
@@ -338,19 +352,25 @@ def check_swc(ds: Dataset) -> list[Problem]:
     return problems
 
 
-def check_medmnist(npz: Path) -> list[Problem]:
-    """Arrays must load with images and labels paired up (``read_npz`` checks), and be finite."""
+def check_medmnist(npz: Path) -> tuple[list[Problem], str]:
+    """Arrays must load with images and labels paired up (``read_npz`` checks), and be finite.
+
+    Returns the problems and the summary line (the cases live in the npz, read here once).
+    """
     try:
         splits = read_npz(npz)
     except DataError as err:
-        return [Problem(npz, _message(err, npz), "medmnist")]
+        return [Problem(npz, _message(err, npz), "medmnist")], summary_line(0, 0, 0, "medmnist")
     problems = []
     for split, (images, labels) in splits.items():
         for name, array in (("images", images), ("labels", labels)):
             if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
                 bad = int(array.size - np.count_nonzero(np.isfinite(array)))
                 problems.append(Problem(npz, f"{split}_{name} has {bad} NaN/inf values", "nan"))
-    return problems
+    cases = sum(len(images) for images, _ in splits.values())
+    labelled = sum(len(images) for images, labels in splits.values() if labels is not None)
+    test = sum(len(x) for split, (x, y) in splits.items() if split == "test" and y is None)
+    return problems, summary_line(cases, labelled, test, "medmnist")
 
 
 # ------------------------------------------------------------------------------------------
@@ -358,29 +378,99 @@ def check_medmnist(npz: Path) -> list[Problem]:
 # ------------------------------------------------------------------------------------------
 
 
-def check_dataset(root: str | Path, domains: list[str] | None = None) -> list[Problem]:
+def count_problems(ds: Dataset) -> list[Problem]:
+    """Fewer training cases than dataset.json's ``numTraining``: some were lost on the way.
+
+    Only fewer: datasets here count all imagesTr cases (brats2018: 1 labelled + 8 unlabelled =
+    9) or only the labelled ones (the seg3d phantom), so more cases than declared is fine. A
+    multi-domain set is compared only when every domain is selected.
+    """
+    meta = ds.extra.get("dataset_json") or {}
+    declared = meta.get("numTraining")
+    if not isinstance(declared, int) or isinstance(declared, bool):
+        return []
+    if ds.layout == "multidomain" and set(ds.extra["domains"]) != set(meta.get("domains") or ()):
+        return []
+    training = [c for c in ds.cases if c.meta.get("split") != "test"]
+    if len(training) >= declared:
+        return []
+    labelled = sum(c.has_label for c in training)
+    return [
+        Problem(
+            ds.root / "dataset.json",
+            f"numTraining is {declared} but {len(training)} training cases were found "
+            f"({labelled} labelled); find the missing ones (the 'not used' files, if any) or "
+            "correct numTraining",
+            "count",
+        )
+    ]
+
+
+def unused_problems(found: list[Unused]) -> list[Problem]:
+    """Data files in a folder the layout reads cases from that no case uses (kind ``unused``)."""
+    return [Problem(u.path, f"not used: {u.why}; {u.fix}", "unused") for u in found if u.problem]
+
+
+def labels_problems(ds: Dataset) -> list[Problem]:
+    """Label names a loose-files folder cannot derive: what makes its training fail."""
+    err = ds.extra.get("labels_error")
+    return [Problem(ds.root, _message(err, ds.root), "labels")] if err is not None else []
+
+
+def summary_line(cases: int, labelled: int, test: int, layout: str) -> str:
+    """``read 20 cases: 16 labelled, 4 unlabelled (nnunet layout)``; test cases counted apart."""
+    text = (
+        f"read {cases} case{'s' * (cases != 1)}: {labelled} labelled, {cases - labelled} unlabelled"
+    )
+    tests = f"{test} of them test cases; " if test > 1 else "1 of them a test case; "
+    return f"{text} ({tests if test else ''}{layout} layout)"
+
+
+def summary(ds: Dataset) -> str:
+    test = sum(c.meta.get("split") == "test" for c in ds.unlabeled)
+    return summary_line(len(ds.cases), len(ds.labeled), test, ds.layout)
+
+
+def check_dataset(root: str | Path, domains: list[str] | None = None) -> Report:
     """All problems of the dataset at ``root`` (``[]`` when it is fine to train on).
 
-    A dataset that cannot be loaded at all (no layout, broken ``dataset.json``) raises
-    :class:`DataError` instead: there is nothing to list problems of.
+    Besides what is wrong in each file, the files under ``root`` that no case uses are named:
+    those where the layout reads its cases are problems (``unused``), the rest ride along as
+    ``Report.notes``. A dataset that cannot be loaded at all (no layout, broken
+    ``dataset.json``) raises :class:`DataError` instead: there is nothing to list problems of.
     """
     if detect_layout(root) == "medmnist":
-        return check_medmnist(npz_path(Path(root)))
-    ds = load_dataset(root, domains)
+        npz = npz_path(Path(root))
+        problems, line = check_medmnist(npz)
+        folder = Dataset(root=Path(root), layout="medmnist", cases=[], extra={"npz": npz})
+        return Report(problems, line, unused_files(folder))
+    ds = load_dataset(root, domains, strict=False)
     problems, infos = check_files(ds)
     if ds.layout == "swc":
         problems += check_swc(ds)
-    return problems + check_landmarks(ds, infos)
+    problems += check_landmarks(ds, infos)
+    found = unused_files(ds)
+    problems += labels_problems(ds) + unused_problems(found) + count_problems(ds)
+    return Report(problems, summary(ds), [u for u in found if not u.problem])
 
 
 def format_report(problems: list[Problem]) -> str:
-    """One line per problem, then a summary line with the count per kind."""
+    """One line per problem, the files not used (a report's notes), then the counts.
+
+    For a :class:`Report` the cases read come before the last line; a dataset whose only
+    findings are notes still ends in ``no problems found``.
+    """
+    lines = [str(p) for p in problems]
+    if isinstance(problems, Report):
+        lines += [f"{u.path}: not used, not a problem: {u.why}" for u in problems.notes]
+        notes = len(problems.notes)
+        tail = f"; {notes} file{'s' * (notes != 1)} not used, not problems (above)" if notes else ""
+        lines.append(problems.summary + tail)
     if not problems:
-        return "no problems found"
+        return "\n".join([*lines, "no problems found"])
     kinds = Counter(p.kind for p in problems)
     files = len({p.path for p in problems})
-    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    by_kind = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
     noun = "problem" if len(problems) == 1 else "problems"
-    lines = [str(p) for p in problems]
-    lines.append(f"{len(problems)} {noun} in {files} file{'s' * (files != 1)} ({summary})")
+    lines.append(f"{len(problems)} {noun} in {files} file{'s' * (files != 1)} ({by_kind})")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medssl.atomic import check_outside, write_text_atomic
 from medssl.data.dataset import Case, Dataset
 from medssl.data.io import MedImage, read_header, read_image, write_image
 from medssl.data.layouts import load_dataset, split_ending
@@ -212,6 +213,7 @@ def corrupt_dataset(
     src, out = Path(src), Path(out)
     if out.exists():
         raise file_error(out, "exists", "choose a new OUT or delete it")
+    check_outside(out, src, "DIR", "OUT")
     if not 0 < fraction <= 1:
         raise file_error(src, f"--fraction {fraction} is not in (0, 1]", "pass e.g. 0.2")
     source = load_dataset(src)
@@ -228,7 +230,7 @@ def corrupt_dataset(
             {"case": p.case, "file": p.file.relative_to(out).as_posix(), "kind": p.kind}
             for p in planted
         ]
-        (out / "corruptions.json").write_text(json.dumps(records, indent=1) + "\n")
+        write_text_atomic(out / "corruptions.json", json.dumps(records, indent=1) + "\n")
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

@@ -10,11 +10,7 @@ pool.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from medssl.data.dataset import Dataset
@@ -68,6 +64,11 @@ def make_split(
         chosen = list(train)
     else:
         n = _count(labeled, len(train), "--labeled")
+        if n == 0:
+            raise ConfigError(
+                f"--labeled {labeled}: training needs at least one labelled case; give a count "
+                f">= 1 (of {len(train)}) or a fraction in (0, 1)"
+            )
         if n > len(train):
             raise ConfigError(f"--labeled {labeled}: only {len(train)} labelled training cases")
         if order == "first":
@@ -83,17 +84,3 @@ def make_split(
         "order": "explicit" if labeled_ids is not None else order,
         "counts": {"labeled": len(chosen), "unlabeled": len(pool), "val": len(val)},
     }
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

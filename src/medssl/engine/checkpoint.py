@@ -7,14 +7,15 @@ cannot execute anything.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from medssl.atomic import verify_zip, write_atomic
 from medssl.errors import CheckpointError, file_error
 
 
@@ -34,16 +35,16 @@ def plain_tensors(obj: Any) -> Any:
 
 
 def save_atomic(payload: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` through :func:`write_atomic`; the zip's CRCs are checked before the rename."""
+    write_atomic(path, lambda tmp: torch.save(payload, tmp), verify_zip)
+
+
+def short_reason(err: BaseException, limit: int = 120) -> str:
+    """The first line of a library's message, cut at a word boundary (never mid-word)."""
+    text = " ".join(str(err).strip().splitlines()[:1]).strip() or type(err).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -59,13 +60,27 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        reason = short_reason(err)
         raise file_error(
             path,
             f"not a readable medssl checkpoint ({reason})",
             "retrain or pass another run",
             CheckpointError,
         ) from None
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """``best.ckpt`` by the monitor, and ``last.ckpt`` after every validation.
+
+    Lightning's ModelCheckpoint writes ``last`` only at a validation that also saved a top-k
+    checkpoint, so once the monitor stops improving a killed run would lose every step since
+    its best; here ``last`` follows each validation whatever the score.
+    """
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -9,7 +9,11 @@ off unless asked for, and every result says whether it was on.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +22,16 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, Invertd, KeepLargestConnectedComponent
 
+from medssl.atomic import output_error, verify_zip, write_atomic, write_json_atomic
 from medssl.data.dataset import Case, Dataset
 from medssl.data.io import read_header, read_image, write_image
-from medssl.data.splits import write_json_atomic
 from medssl.data.transforms import intensity_kind, load_and_normalise
 from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import load_checkpoint
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.run import best_checkpoint, read_run
 from medssl.engine.segmentation_data import case_record, prefix_options
-from medssl.errors import CheckpointError, ConfigError, DataError, file_error
+from medssl.errors import CheckpointError, ConfigError, DataError, OutputError, file_error
 from medssl.metrics.segmentation import (
     EMPTY_POLICY,
     distance_unit,
@@ -89,7 +93,8 @@ class SegmentationPredictor:
                 CheckpointError,
             )
         names = sorted(dataset.labels, key=dataset.labels.get)
-        if dataset.labels and names != list(info["class_names"]):
+        named = dataset.labels and not dataset.extra.get("labels_derived")  # loose files: numbers
+        if named and names != list(info["class_names"]):
             raise file_error(
                 dataset.root,
                 f"declares labels {names}, the model predicts {list(info['class_names'])}",
@@ -160,6 +165,7 @@ def evaluate(
     if units not in ("auto", "voxel"):
         raise ConfigError(f"--units {units!r}: choose auto (mm when known) or voxel")
     run_dir = Path(run_dir)
+    check_evaluation_target(out)
     module = load_model(run_dir, task="segmentation")
     predictor = SegmentationPredictor(module, largest_component=largest_component)
     predictor.check_compatible(dataset)
@@ -221,6 +227,24 @@ def evaluate(
     return result
 
 
+def check_evaluation_target(out: str | Path | None) -> None:
+    """``evaluate --out FILE`` may replace an earlier evaluation, never another file."""
+    if out is None or not Path(out).exists():
+        return
+    path = Path(out)
+    try:
+        earlier = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        earlier = None
+    if not (isinstance(earlier, dict) and {"task", "mean", "per_case"} <= set(earlier)):
+        raise file_error(
+            path,
+            "exists and is not a medssl evaluation",
+            "choose another --out file; medssl replaces only its own results",
+            ConfigError,
+        )
+
+
 def postprocess_name(largest_component: bool) -> str:
     """How results record the post-processing: ``largest_component`` or ``none``."""
     return "largest_component" if largest_component else "none"
@@ -242,18 +266,15 @@ def write_overlay(
     if target.ndim == 3:
         index = int(np.argmax((target > 0).sum(axis=(0, 1))))
         image, target, pred = (np.take(a, index, axis=axis) for a in (image, target, pred))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        image=image.T,
-        label=target.T.astype(np.int16),
-        pred=pred.T.astype(np.int16),
-        slice_index=index,
-        axis=axis,
-        class_names=np.array(names),
-    )
-    tmp.replace(path)
+    arrays = {
+        "image": image.T,
+        "label": target.T.astype(np.int16),
+        "pred": pred.T.astype(np.int16),
+        "slice_index": index,
+        "axis": axis,
+        "class_names": np.array(names),
+    }
+    write_atomic(path, lambda tmp: np.savez_compressed(tmp, **arrays), verify_zip)
 
 
 def predict(
@@ -262,23 +283,98 @@ def predict(
     out_dir: str | Path,
     largest_component: bool = False,
 ) -> list[Path]:
-    """Write one NIfTI label map per input volume, with the input's geometry."""
+    """Write one NIfTI label map per input volume, with the input's geometry.
+
+    All or nothing: every input is checked and every output name decided before the first
+    prediction; the masks are written into a hidden folder inside ``out_dir`` and moved into
+    place only when all of them were written and read back, so a failure (a corrupt input, a
+    full disk) leaves no mask at all. Existing files are never replaced.
+    """
     module = load_model(run_dir, task="segmentation")
     predictor = SegmentationPredictor(module, largest_component=largest_component)
-    paths = [Path(p) for p in inputs]
-    for path in paths:  # validate every input before writing anything
+    out_dir = Path(out_dir)
+    targets = output_names([Path(p) for p in inputs], out_dir)
+    for path in targets:  # validate every input before writing anything
+        predictor.check_image(path)
+    created = not out_dir.exists()
+    staging = make_staging_dir(out_dir)
+    try:
+        for path, target in targets.items():
+            source = read_image(path)
+            record = {"image": str(path), "id": path.name}
+            pred, _ = predictor.predict_record(record, with_label=False)
+            mask = source.with_array(pred.reshape(source.spatial_shape))
+            try:
+                write_image(staging / target.name, mask)
+            except OutputError as err:  # name the file the user asked for, not the staged one
+                raise OutputError(
+                    str(err).replace(str(staging / target.name), str(target))
+                ) from None
+        return publish(staging, list(targets.values()))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a failed predict leaves not even the folder it made
+
+
+def output_names(inputs: list[Path], out_dir: Path) -> dict[Path, Path]:
+    """``{input: OUT/<stem>.nii.gz}``, refusing missing inputs, two inputs with one output name,
+    an output that exists already, and an ``--out`` inside a DICOM series folder."""
+    targets: dict[Path, Path] = {}
+    by_target: dict[Path, Path] = {}
+    for path in inputs:
         if not path.exists():
             raise file_error(path, "no such file or folder", "check the input path")
-        predictor.check_image(path)
-    out_dir = Path(out_dir)
-    written = []
-    for path in paths:
-        source = read_image(path)
-        pred, _ = predictor.predict_record({"image": str(path), "id": path.name}, with_label=False)
+        if path.is_dir() and path.resolve() in (out_dir.resolve(), *out_dir.resolve().parents):
+            raise file_error(
+                out_dir, f"lies inside the input series {path}", "choose an --out outside it"
+            )
         target = out_dir / f"{_stem(path)}.nii.gz"
-        write_image(target, source.with_array(pred.reshape(source.spatial_shape)))
-        written.append(target)
-    return written
+        if target in by_target:
+            raise file_error(
+                path,
+                f"would be written to {target}, as {by_target[target]} would",
+                "rename one of them or predict them into separate --out folders",
+                ConfigError,
+            )
+        if target.exists():
+            raise file_error(
+                target,
+                "exists",
+                "choose another --out folder; predict never replaces existing files",
+                ConfigError,
+            )
+        targets[path], by_target[target] = target, path
+    return targets
+
+
+def make_staging_dir(out_dir: Path) -> Path:
+    """A hidden folder inside ``out_dir`` (same file system, so the final moves are renames)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = out_dir / f".predict-{secrets.token_hex(4)}.tmp"
+        staging.mkdir()
+    except OSError as err:
+        raise output_error(out_dir, err) from None
+    return staging
+
+
+def publish(staging: Path, targets: list[Path]) -> list[Path]:
+    """Move the staged masks into place; if any move fails, the ones already moved go back."""
+    moved: list[Path] = []
+    try:
+        for target in targets:
+            if target.exists():  # appeared while predicting
+                raise file_error(target, "appeared while predicting", "choose another --out")
+            os.replace(staging / target.name, target)
+            moved.append(target)
+    except BaseException as err:
+        for target in moved:
+            target.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise output_error(targets[len(moved)], err) from None
+        raise
+    return moved
 
 
 def _stem(path: Path) -> str:

@@ -2,33 +2,50 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 
+from medssl.atomic import disk_nearly_full, verify_zip, write_atomic
 from medssl.data.dataset import Dataset
 from medssl.data.splits import make_split
 from medssl.engine.allocator import keep_freed_memory
-from medssl.engine.checkpoint import AtomicCheckpointIO, load_checkpoint
+from medssl.engine.checkpoint import AtomicCheckpointIO, BestAndLastCheckpoint, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.divergence import DivergenceGuard
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.profiles import data_dims
 from medssl.engine.progress import DataWaitMonitor, LineProgress
+from medssl.engine.resume import check_checkpoint_fits, saved_split
 from medssl.engine.run import (
     CKPT_DIR,
+    METRICS,
+    ReplacedRun,
     RunLogger,
+    check_not_data,
+    drop_rows_after,
     is_worker_process,
     prepare_run_dir,
+    read_run,
+    remove_run,
+    restore_replaced,
     write_config,
     write_split,
 )
 from medssl.engine.segmentation_data import SegmentationData
-from medssl.errors import CheckpointError, ConfigError, file_error, user_error_in
+from medssl.errors import (
+    CheckpointError,
+    ConfigError,
+    Interrupted,
+    OutputError,
+    file_error,
+    user_error_in,
+)
 
 
 def dataset_info(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
@@ -94,7 +111,7 @@ def init_weights(module: MethodModule, source: str) -> None:
 
 def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
     monitor = "val/dice" if has_val else None
-    checkpoint = ModelCheckpoint(
+    checkpoint = BestAndLastCheckpoint(
         dirpath=run_dir / CKPT_DIR,
         filename="best",
         monitor=monitor,
@@ -154,39 +171,101 @@ def run_split(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
 def train(
     cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
 ) -> Path:
-    """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it."""
+    """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it.
+
+    Nothing is written until the data, the split and (on resume) the checkpoint have been
+    checked; a run that fails or is interrupted before its first checkpoint leaves nothing, and
+    the run that ``force`` replaces comes back.
+    """
     keep_freed_memory()
+    out = Path(out)
+    check_not_data(out, cfg.data_dir)
     # Seed first: network initialisation, sampling and augmentation all draw from it.
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     method_cls = get_method(cfg.task, cfg.method)
-    split = run_split(dataset, cfg)
+    split = saved_split(out, dataset) if resume else run_split(dataset, cfg)
     info = dataset_info(dataset, cfg)
     module = method_cls(cfg.to_dict(), info)
-    if cfg.init and not resume:
+    if resume:
+        check_checkpoint_fits(out, info, module.state_dict())
+    elif cfg.init:
         init_weights(module, cfg.init)
     datamodule = build_datamodule(cfg.task, dataset, split, cfg, info, method_cls)
 
-    created = not resume and not is_worker_process()
-    run_dir = prepare_run_dir(out, force=force, resume=resume)
-    if not is_worker_process():
+    worker = is_worker_process()
+    run_dir, replaced = prepare_run_dir(out, force=force, resume=resume, data_dir=cfg.data_dir)
+    created = not resume and not worker
+    last = run_dir / CKPT_DIR / "last.ckpt"
+    trainer = None
+    try:
+        if not worker:
+            write_run_files(run_dir, cfg, split, resume)
+        trainer = build_trainer(cfg, run_dir, has_val=bool(split["val"]))
+        trainer.callbacks.append(ReplacedRun(replaced, last))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+        # The last validation may fall before max_steps: last.ckpt must hold the final weights.
+        trainer.save_checkpoint(last, weights_only=False)  # full state: --resume needs it
+    except BaseException as error:
+        if created and not last.exists():  # nothing worth keeping: as if it never started
+            remove_run(run_dir)
+            restore_replaced(run_dir, replaced)
+        raise training_failure(error, cfg, run_dir, trainer, kept=last.exists()) from None
+    if worker:
+        return run_dir
+    if replaced is not None:
+        remove_run(replaced)
+    best = run_dir / CKPT_DIR / "best.ckpt"
+    if not best.exists() and last.exists():  # no validation: the final weights are the best
+        write_atomic(best, lambda tmp: shutil.copyfile(last, tmp), verify_zip)
+    return run_dir
+
+
+def write_run_files(run_dir: Path, cfg: RunConfig, split: dict[str, Any], resume: bool) -> None:
+    """``config.yaml`` and ``split.json`` of a new run; a resumed run keeps its split, has its
+    config rewritten only where the resume changed it, and forgets the metrics rows of the steps
+    it is about to repeat."""
+    if not resume:
         write_config(run_dir, cfg.to_dict())
         write_split(run_dir, split)
-    trainer = build_trainer(cfg, run_dir, has_val=bool(split["val"]))
-    last = run_dir / CKPT_DIR / "last.ckpt"
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
-    except BaseException as error:
-        # A run that failed before its first checkpoint leaves nothing behind.
-        if created and not last.exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-        user = user_error_in(error)
-        if user is not None and user is not error:
-            raise user from None  # the one-line message, not MONAI's wrapper
-        raise
-    # The last validation may fall before max_steps: last.ckpt must hold the final weights.
-    trainer.save_checkpoint(last, weights_only=False)  # full state: --resume needs it
-    if is_worker_process():
-        return run_dir
-    if not (run_dir / CKPT_DIR / "best.ckpt").exists() and last.exists():
-        shutil.copyfile(last, run_dir / CKPT_DIR / "best.ckpt")
-    return run_dir
+        return
+    saved, _ = read_run(run_dir)
+    if saved != cfg.to_dict():
+        write_config(run_dir, cfg.to_dict())
+    step = int(load_checkpoint(run_dir / CKPT_DIR / "last.ckpt").get("global_step", 0))
+    drop_rows_after(run_dir / METRICS, step)
+
+
+def training_failure(
+    error: BaseException, cfg: RunConfig, run_dir: Path, trainer: L.Trainer | None, kept: bool
+) -> BaseException:
+    """The one-line error for a run that stopped: Ctrl-C, a full disk, or what the user can fix."""
+    step = trainer.global_step if trainer is not None else 0
+    resume = f"continue with: medssl train --resume --out {run_dir} --data {cfg.data_dir}"
+    interrupted = isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, SystemExit) and trainer is not None and trainer.interrupted
+    )
+    if interrupted:
+        if kept:
+            return Interrupted(f"{run_dir}: interrupted at step {step}; {resume}")
+        return Interrupted(f"{run_dir}: interrupted before the first checkpoint; nothing was kept")
+    user = user_error_in(error)
+    if isinstance(user, OutputError) and kept:
+        return OutputError(f"{user} (stopped at step {step}; {resume} once there is space)")
+    if user is not None:
+        return user  # the one-line message, not MONAI's or Lightning's wrapper
+    full = disk_full_in(error, run_dir)
+    if full is not None:
+        where = f"at step {step}; {resume} once there is space" if kept else "nothing was kept"
+        return OutputError(f"{full}: cannot be written: disk full ({where})")
+    return error
+
+
+def disk_full_in(error: BaseException, run_dir: Path) -> Path | None:
+    """The file a full disk stopped (or the run folder), if that is why ``error`` happened."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return Path(error.filename) if error.filename else run_dir
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return run_dir if disk_nearly_full(run_dir if run_dir.exists() else run_dir.parent) else None

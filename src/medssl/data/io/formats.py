@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from medssl.data.io._common import existing_path, suffix_of
 from medssl.data.io.dicom import (
     DICOM_SUFFIXES,
@@ -18,7 +20,7 @@ from medssl.data.io.image import ImageHeader, MedImage
 from medssl.data.io.itk import ITK_SUFFIXES, itk_header, read_itk_file, write_itk
 from medssl.data.io.nifti import read_nifti
 from medssl.data.io.raster import RASTER_SUFFIXES, raster_header, read_raster, write_png
-from medssl.errors import file_error
+from medssl.errors import DataError, file_error
 
 READ_SUFFIXES = ITK_SUFFIXES + DICOM_SUFFIXES + RASTER_SUFFIXES
 WRITE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".png")
@@ -89,7 +91,23 @@ def write_image(path: str | Path, image: MedImage) -> None:
             f"cannot write {suffix or '(no suffix)'!r}",
             f"use one of {', '.join(WRITE_SUFFIXES)}",
         )
+    verify = _reads_back_as(image.array)
     if suffix == ".png":
-        write_png(p, image)
+        write_png(p, image, verify)
     else:
-        write_itk(p, image)
+        write_itk(p, image, verify)
+
+
+def _reads_back_as(expected: np.ndarray) -> Callable[[Path], None]:
+    """A check that a written file decodes to ``expected`` (a truncated file does not)."""
+
+    def verify(tmp: Path) -> None:
+        try:
+            back = read_image(tmp).array
+        except DataError as err:
+            raise ValueError(str(err)) from None
+        nan = expected.dtype.kind == "f"
+        if back.shape != expected.shape or not np.array_equal(back, expected, equal_nan=nan):
+            raise ValueError("the file read back differs from what was written")
+
+    return verify

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from medssl.data.io._common import atomic_write
+from medssl.atomic import write_atomic
 from medssl.data.io.image import ImageHeader, MedImage, flip_index_order
 from medssl.errors import DataError, file_error
 
@@ -102,10 +103,17 @@ def itk_error(path: Path, err: RuntimeError) -> DataError:
     )
 
 
-def write_itk(path: Path, image: MedImage) -> None:
-    """Write atomically in the format of ``path``'s suffix, compressed where it allows."""
+def write_itk(path: Path, image: MedImage, verify: Callable[[Path], None] | None = None) -> None:
+    """Write atomically in the format of ``path``'s suffix, compressed where it allows.
+
+    SimpleITK truncates a file on a full disk without raising: ``verify`` reads it back.
+    """
     itk_image = _itk_image(path, image)
-    atomic_write(path, lambda tmp: _write_itk_file(path, tmp, itk_image))
+    write_atomic(
+        path,
+        lambda tmp: sitk.WriteImage(itk_image, str(tmp), useCompression=True),
+        verify,
+    )
 
 
 def _itk_image(path: Path, image: MedImage) -> sitk.Image:
@@ -127,14 +135,3 @@ def _itk_image(path: Path, image: MedImage) -> sitk.Image:
     itk_image.SetOrigin(image.origin)
     itk_image.SetDirection(tuple(image.direction.ravel()))
     return itk_image
-
-
-def _write_itk_file(path: Path, tmp: Path, itk_image: sitk.Image) -> None:
-    try:
-        sitk.WriteImage(itk_image, str(tmp), useCompression=True)
-    except RuntimeError as err:
-        raise file_error(
-            path,
-            f"cannot be written ({_itk_reason(err)})",
-            "check the folder is writable and has free space",
-        ) from err

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from medssl.data.io._common import atomic_write, existing_path, one_line
+from medssl.atomic import write_text_atomic
+from medssl.data.io._common import existing_path, one_line
 from medssl.errors import file_error
 
 _LANDMARK_KEYS = ("landmark_names", "pixel_spacing_mm", "image_size_wh", "cases")
@@ -112,7 +113,7 @@ def write_landmarks(path: str | Path, landmark_set: LandmarkSet) -> None:
         raise file_error(
             p, f"cannot be written as JSON ({err})", "keep LandmarkSet.extra to JSON types"
         ) from err
-    atomic_write(p, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    write_text_atomic(p, text + "\n")
 
 
 def _points_json(points: np.ndarray) -> list[list[float] | None]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from medssl.data.io._common import atomic_write, one_line
+from medssl.atomic import write_atomic
+from medssl.data.io._common import one_line
 from medssl.data.io.image import ImageHeader, MedImage
 from medssl.errors import file_error
 
@@ -79,10 +81,10 @@ def raster_header(path: Path) -> ImageHeader:
     )
 
 
-def write_png(path: Path, image: MedImage) -> None:
+def write_png(path: Path, image: MedImage, verify: Callable[[Path], None] | None = None) -> None:
     """Write the voxels atomically as PNG; the geometry is not kept (PNG has none)."""
     pixels = _png_pixels(path, image)
-    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+    write_atomic(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"), verify)
 
 
 def _png_pixels(path: Path, image: MedImage) -> np.ndarray:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medssl.data.io._common import atomic_write, existing_path, one_line
+from medssl.atomic import write_text_atomic
+from medssl.data.io._common import existing_path, one_line
 from medssl.errors import file_error
 
 SWC_DTYPE = np.dtype(
@@ -106,4 +107,4 @@ def write_swc(path: str | Path, nodes: np.ndarray) -> None:
         for node in nodes
     ]
     text = "\n".join(lines) + "\n"
-    atomic_write(p, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(p, text)

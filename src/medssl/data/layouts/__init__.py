@@ -1,10 +1,11 @@
 """Detect a dataset's on-disk layout and read it into the :class:`Dataset` model.
 
 The layout is never configured: :func:`detect_layout` recognises it from what is on disk (see
-DESIGN.md "Datasets on disk"), so ``--data DIR`` works on any supported folder as it is. Readers
-only list files and parse the small JSON/CSV indexes; they do not read voxels (``data check`` and
-the loaders do), except for MedMNIST, whose cases live inside the npz. Files an index refers to
-are listed even when missing, so that ``data check`` can name every one of them.
+the README, section "Datasets on disk"), so ``--data DIR`` works on any supported folder as it
+is. Readers only list files and parse the small JSON/CSV indexes; they do not read voxels
+(``data check`` and the loaders do), except for MedMNIST, whose cases live inside the npz, and
+the label files of a loose folder without dataset.json, whose values name its labels. Files an
+index refers to are listed even when missing, so that ``data check`` can name every one of them.
 
 One module per job: ``detect`` (detection and the ``load_dataset`` dispatch), one reader per
 layout (``nnunet``, ``msd``, ``medmnist``, ``landmarks``, ``manifest``, ``multidomain``,
@@ -24,7 +25,7 @@ from medssl.data.layouts.detect import (
     DETECTORS,
     LOOKED_FOR,
     READERS,
-    SEE_DESIGN,
+    SEE_README,
     detect_layout,
     load_dataset,
 )
@@ -36,7 +37,7 @@ __all__ = [
     "IMAGE_ENDINGS",
     "LOOKED_FOR",
     "READERS",
-    "SEE_DESIGN",
+    "SEE_README",
     "detect_layout",
     "is_image_file",
     "load_dataset",

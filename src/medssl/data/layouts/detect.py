@@ -21,7 +21,8 @@ LOOKED_FOR = (
     "+ swc/ (SWC tracings), landmarks.json + images/ (landmarks), a .npz (MedMNIST), "
     "manifest.csv (CSV manifest), image files or DICOM series (files))"
 )
-SEE_DESIGN = "see DESIGN.md 'Datasets on disk'"
+# Users have the README, not the design notes: point them at its section on layouts.
+SEE_README = "see the README, section 'Datasets on disk'"
 
 
 def _existing(root: str | Path) -> Path:
@@ -102,16 +103,22 @@ def detect_layout(root: str | Path) -> str:
         ending = root.suffix.lower()
         if ending in (".npz", ".csv"):
             return "medmnist" if ending == ".npz" else "manifest"
-        raise file_error(root, "is a file, not a dataset (folder, .npz or .csv)", SEE_DESIGN)
+        raise file_error(root, "is a file, not a dataset (folder, .npz or .csv)", SEE_README)
     meta = dataset_json(root)
     for name, matches in DETECTORS:
         if matches(root, meta):
             return name
-    raise file_error(root, LOOKED_FOR, SEE_DESIGN)
+    raise file_error(root, LOOKED_FOR, SEE_README)
 
 
-def load_dataset(root: str | Path, domains: Sequence[str] | None = None) -> Dataset:
-    """Detect the layout of ``root`` and read it; ``domains`` selects multi-domain centres."""
+def load_dataset(
+    root: str | Path, domains: Sequence[str] | None = None, *, strict: bool = True
+) -> Dataset:
+    """Detect the layout of ``root`` and read it; ``domains`` selects multi-domain centres.
+
+    ``strict=False`` (``data check``) reads a loose-files folder whose label names cannot be
+    derived instead of refusing it, so that the check can list that with everything else.
+    """
     root = _existing(root)
     layout = detect_layout(root)
     if layout == "multidomain":
@@ -120,4 +127,6 @@ def load_dataset(root: str | Path, domains: Sequence[str] | None = None) -> Data
         raise file_error(
             root, f"--domains given but this {layout} dataset has no domains", "drop --domains"
         )
+    if layout == "files":
+        return files.read(root, strict=strict)
     return READERS[layout](root)
