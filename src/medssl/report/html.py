@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import yaml
 
+from medssl.atomic import output_error
 from medssl.errors import CheckpointError, MedsslError, file_error
 from medssl.report import plots
 
@@ -78,7 +79,10 @@ def build_report(run_dir: str | Path) -> Path:
     try:
         page = _Page(run_dir=run_dir, plots_dir=staging / "plots", config=config)
         staged_html = staging / "report.html"
-        staged_html.write_text(page.render(), encoding="utf-8")
+        try:
+            staged_html.write_text(page.render(), encoding="utf-8")
+        except OSError as err:  # a full disk while staging: nothing was published
+            raise _unwritable(run_dir, err) from None
         return _publish(staging, staged_html, run_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -115,10 +119,9 @@ def _publish(staging: Path, staged_html: Path, run_dir: Path) -> Path:
     return target_html
 
 
-def _unwritable(run_dir: Path, err: OSError) -> CheckpointError:
-    """The one-line error for a run folder the report cannot write into."""
-    problem = f"cannot write the report ({_one_line(err)})"
-    return file_error(run_dir, problem, "check write permission on the run folder", CheckpointError)
+def _unwritable(run_dir: Path, err: OSError) -> MedsslError:
+    """The one-line error for a run folder the report cannot write into ("disk full" named)."""
+    return output_error(run_dir / "report.html", err)
 
 
 # --------------------------------------------------------------------------- page model
