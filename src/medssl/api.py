@@ -18,6 +18,7 @@ from medssl.engine.module import get_method, method_names
 from medssl.engine.profiles import resolve_config
 from medssl.engine.resume import resumed_values
 from medssl.engine.run import read_run
+from medssl.engine.task import get_task
 from medssl.engine.train import train as _train
 from medssl.errors import CheckpointError, ConfigError, file_error
 
@@ -99,6 +100,7 @@ def train(
             )
         profile, task, method = saved.get("profile", profile), saved["task"], saved["method"]
     method = method or "supervised"
+    get_task(task)  # an unknown task is named as such, before its methods are looked up
     method_cls = get_method(task, method)
     flags = flag_values(
         method,
@@ -146,15 +148,19 @@ def evaluate(
         if only not in split:
             raise ConfigError(f"--only {only!r}: the run's split.json has {sorted(split)}")
         dataset = dataset.subset(split[only])
-    return inference.evaluate(
-        run, dataset, out=out, units=units, largest_component=largest_component
-    )
+    options: dict[str, Any] = {}  # only what was asked: other tasks have no such options
+    if units != "auto":
+        options["units"] = units
+    if largest_component:
+        options["largest_component"] = True
+    return inference.evaluate(run, dataset, out=out, **options)
 
 
 def predict(
     run: str | Path, inputs: list[str | Path], out: str | Path, largest_component: bool = False
 ) -> list[Path]:
-    return inference.predict(run, inputs, out, largest_component=largest_component)
+    options = {"largest_component": True} if largest_component else {}
+    return inference.predict(run, inputs, out, **options)
 
 
 def methods(task: str = "segmentation") -> list[str]:

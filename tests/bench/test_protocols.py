@@ -13,7 +13,7 @@ import medssl.methods  # noqa: F401  (registers the methods)
 from medssl.bench.base import BENCHMARKS
 from medssl.data.layouts import load_dataset
 from medssl.engine.module import get_method
-from medssl.engine.train import dataset_info, run_split
+from medssl.engine.task import get_task
 
 PROTOCOL_CASES = [(b, p) for b in ("la-8", "acdc-7") for p in ("gpu", "cpu")]
 
@@ -25,8 +25,10 @@ def test_every_method_builds_under_the_protocol(bench_name: str, profile: str, s
     dataset = load_dataset(bench.data_dir())
     for method in bench.methods:
         cfg = bench.run_config(dataset, profile, method)
-        split = run_split(dataset, cfg)
-        module = get_method(bench.task, method)(cfg.to_dict(), dataset_info(dataset, cfg))
+        split = get_task(cfg.task).make_split(dataset, cfg)
+        module = get_method(bench.task, method)(
+            cfg.to_dict(), get_task(cfg.task).dataset_info(dataset, cfg)
+        )
         assert sum(p.numel() for p in module.parameters()) > 0, method
         assert len(split["labeled"]) == bench.labeled and split["unlabeled"], method
 
@@ -39,7 +41,7 @@ def test_la_gpu_profile_is_the_published_protocol():
         assert cfg.net.name == "vnet" and cfg.data.patch_size == [112, 112, 80]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (2, 2)
         assert cfg.train.max_steps == 15000 and cfg.optim.name == "sgd" and cfg.optim.lr == 0.01
-    split = run_split(dataset, cfg)
+    split = get_task(cfg.task).make_split(dataset, cfg)
     ids = sorted(c.id for c in dataset.labeled)  # UA-MT's train.list is the sorted ids
     assert split["labeled"] == ids[:8] and sorted(split["val"]) == ids[-16:]
 

@@ -50,7 +50,7 @@ def test_the_engine_moves_declared_teachers(seg_phantom, tmp_path):
         task, name = "segmentation", "probe"
 
         def __init__(self):
-            super().__init__({"train": {"max_steps": 10}}, {})
+            super().__init__({"task": "segmentation", "train": {"max_steps": 10}}, {})
             self.student = nn.Linear(2, 1)
             self.teacher = make_teacher(self.student)
 

@@ -124,9 +124,9 @@ def run_benchmark(
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)
     from medssl import api
     from medssl.data.layouts import load_dataset
-    from medssl.engine.inference import postprocess_name
     from medssl.engine.run import read_run
     from medssl.report.tables import rows_table
+    from medssl.tasks.segmentation.inference import postprocess_name
 
     bench: Benchmark = BENCHMARKS.get(name)
     profile = resolve_profile(profile)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from medssl.errors import ConfigError, file_error
 
@@ -78,14 +78,7 @@ class TrainConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    task: Literal[
-        "segmentation",
-        "classification",
-        "landmarks",
-        "synthesis",
-        "translation",
-        "tracing-qc",
-    ] = "segmentation"
+    task: str  # a registered task plugin (medssl/tasks)
     method: str = "supervised"
     data_dir: str = ""
     domains: list[str] | None = None
@@ -97,6 +90,14 @@ class RunConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     method_config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("task")
+    @classmethod
+    def _registered_task(cls, name: str) -> str:
+        from medssl.engine.task import get_task  # the plugins import this module
+
+        get_task(name)  # "unknown task ...; did you mean ..." for anything not registered
+        return name
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -21,6 +21,7 @@ from torch import nn
 
 from medssl.engine.config import OptimConfig, RunConfig
 from medssl.engine.ema import ema_update, ramped_decay
+from medssl.engine.task import Monitor
 from medssl.errors import ConfigError
 from medssl.registry import Registry
 
@@ -75,7 +76,11 @@ class MethodModule(L.LightningModule):
 
     name: ClassVar[str] = ""
     task: ClassVar[str] = ""
-    uses_unlabeled: ClassVar[bool] = False
+    #: the batch streams the method trains on: "labeled", "unlabeled", later "views"
+    #: (several augmented views of one image) and "frames" (pairs of one sequence)
+    streams: ClassVar[tuple[str, ...]] = ("labeled",)
+    #: the value that picks best.ckpt, when it is not the task's
+    monitor: ClassVar[Monitor | None] = None
     Config: ClassVar[type[MethodConfig]] = MethodConfig
 
     def __init__(self, run_config: dict[str, Any], dataset_info: dict[str, Any]) -> None:
@@ -105,6 +110,12 @@ class MethodModule(L.LightningModule):
     def ema_decay(self) -> float:
         return float(getattr(self.hp, "ema_decay", 0.99))
 
+    def ema_decay_at(self, step: int) -> float:
+        """The EMA decay after optimiser step ``step``: mean teacher's warm-up
+        ``min(1 - 1 / (step + 1), decay)`` by default; a method with a fixed momentum (MoCo's
+        0.999) returns it here."""
+        return ramped_decay(self.ema_decay(), step)
+
     @classmethod
     def finalize_config(cls, cfg: RunConfig) -> RunConfig:
         """Resolve what depends on this machine (e.g. an optional local text encoder) before the
@@ -130,7 +141,7 @@ class MethodModule(L.LightningModule):
         return losses["loss"]
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        decay = ramped_decay(self.ema_decay(), self.global_step)
+        decay = self.ema_decay_at(self.global_step)
         for student, teacher in self.momentum_pairs():
             ema_update(student, teacher, decay)
 

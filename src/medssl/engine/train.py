@@ -13,13 +13,11 @@ from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 
 from medssl.atomic import disk_nearly_full, verify_zip, write_atomic
 from medssl.data.dataset import Dataset
-from medssl.data.splits import make_split
 from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import AtomicCheckpointIO, BestAndLastCheckpoint, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.divergence import DivergenceGuard
 from medssl.engine.module import MethodModule, get_method
-from medssl.engine.profiles import data_dims
 from medssl.engine.progress import DataWaitMonitor, LineProgress
 from medssl.engine.resume import check_checkpoint_fits, saved_split
 from medssl.engine.run import (
@@ -37,53 +35,14 @@ from medssl.engine.run import (
     write_config,
     write_split,
 )
-from medssl.engine.segmentation_data import SegmentationData
+from medssl.engine.task import Monitor, get_task
 from medssl.errors import (
     CheckpointError,
-    ConfigError,
     Interrupted,
     OutputError,
     file_error,
     user_error_in,
 )
-
-
-def dataset_info(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
-    """What the networks need to know about the data, stored in every checkpoint."""
-    names = sorted(dataset.labels, key=dataset.labels.get)
-    values = sorted(dataset.labels.values())
-    if values and values != list(range(len(values))):
-        raise ConfigError(
-            f"{dataset.root}: label values {values} are not 0..K-1; "
-            "renumber them in dataset.json and the label maps"
-        )
-    return {
-        "num_classes": len(values),
-        "class_names": names,
-        "in_channels": dataset.num_channels,
-        "channel_names": dataset.channel_names,
-        "spatial_dims": cfg.data.spatial_dims,
-        "data_dims": data_dims(dataset),
-        "spacing_known": dataset.spacing_known,
-        "layout": dataset.layout,
-    }
-
-
-def build_datamodule(
-    task: str, dataset, split, cfg: RunConfig, info, method_cls
-) -> L.LightningDataModule:
-    if task != "segmentation":
-        raise ConfigError(
-            f"task {task!r} has no training data pipeline yet; use --task segmentation"
-        )
-    return SegmentationData(
-        dataset,
-        split,
-        cfg.data,
-        info,
-        use_unlabeled=method_cls.uses_unlabeled,
-        steps_per_epoch=min(cfg.train.max_steps, cfg.train.val_every),
-    )
 
 
 def init_weights(module: MethodModule, source: str) -> None:
@@ -109,13 +68,15 @@ def init_weights(module: MethodModule, source: str) -> None:
     module.load_state_dict(matched, strict=False)
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
-    monitor = "val/dice" if has_val else None
+def build_trainer(
+    cfg: RunConfig, run_dir: Path, has_val: bool, monitor: Monitor | None = None
+) -> L.Trainer:
+    monitor = monitor or get_task(cfg.task).monitor
     checkpoint = BestAndLastCheckpoint(
         dirpath=run_dir / CKPT_DIR,
         filename="best",
-        monitor=monitor,
-        mode="max",
+        monitor=monitor.name if has_val else None,
+        mode=monitor.mode,
         save_last=True,
         save_top_k=1,
         every_n_train_steps=None if has_val else cfg.train.val_every,
@@ -155,19 +116,6 @@ def build_trainer(cfg: RunConfig, run_dir: Path, has_val: bool) -> L.Trainer:
     )
 
 
-def run_split(dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
-    """The labelled / unlabelled / validation case ids that ``cfg`` selects from ``dataset``."""
-    return make_split(
-        dataset,
-        labeled=cfg.labeled,
-        seed=cfg.train.seed,
-        val_cases=cfg.data.val_cases,
-        order=cfg.data.labeled_order,
-        val_order=cfg.data.val_order,
-        labeled_ids=cfg.data.labeled_ids,
-    )
-
-
 def train(
     cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
 ) -> Path:
@@ -182,15 +130,16 @@ def train(
     check_not_data(out, cfg.data_dir)
     # Seed first: network initialisation, sampling and augmentation all draw from it.
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    task = get_task(cfg.task)
     method_cls = get_method(cfg.task, cfg.method)
-    split = saved_split(out, dataset) if resume else run_split(dataset, cfg)
-    info = dataset_info(dataset, cfg)
+    split = saved_split(out, dataset) if resume else task.make_split(dataset, cfg)
+    info = task.dataset_info(dataset, cfg)
     module = method_cls(cfg.to_dict(), info)
     if resume:
         check_checkpoint_fits(out, info, module.state_dict())
     elif cfg.init:
         init_weights(module, cfg.init)
-    datamodule = build_datamodule(cfg.task, dataset, split, cfg, info, method_cls)
+    datamodule = task.datamodule(dataset, split, cfg, info, method_cls)
 
     worker = is_worker_process()
     run_dir, replaced = prepare_run_dir(out, force=force, resume=resume, data_dir=cfg.data_dir)
@@ -200,7 +149,8 @@ def train(
     try:
         if not worker:
             write_run_files(run_dir, cfg, split, resume)
-        trainer = build_trainer(cfg, run_dir, has_val=bool(split["val"]))
+        has_val = bool(split["val"])
+        trainer = build_trainer(cfg, run_dir, has_val, method_cls.monitor or task.monitor)
         trainer.callbacks.append(ReplacedRun(replaced, last))
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
         # The last validation may fall before max_steps: last.ckpt must hold the final weights.

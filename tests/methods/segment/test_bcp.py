@@ -231,11 +231,13 @@ def test_bidirectional_loss_matches_the_hand_written_mix_with_batch_of_one(monke
 
 
 def test_default_pretrain_fraction_follows_the_paper_per_dimension():
-    three = BCP.finalize_config(RunConfig(data={"spatial_dims": 3}))
-    two = BCP.finalize_config(RunConfig(data={"spatial_dims": 2}))
+    three = BCP.finalize_config(RunConfig(task="segmentation", data={"spatial_dims": 3}))
+    two = BCP.finalize_config(RunConfig(task="segmentation", data={"spatial_dims": 2}))
     assert three.method_config["pretrain_fraction"] == pytest.approx(2000 / 17000)
     assert two.method_config["pretrain_fraction"] == pytest.approx(0.25)
-    kept = BCP.finalize_config(RunConfig(method_config={"pretrain_fraction": 0.3}))
+    kept = BCP.finalize_config(
+        RunConfig(task="segmentation", method_config={"pretrain_fraction": 0.3})
+    )
     assert kept.method_config["pretrain_fraction"] == 0.3
 
 

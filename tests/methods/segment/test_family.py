@@ -19,12 +19,12 @@ def test_every_benchmarked_method_is_registered():
 @pytest.mark.parametrize("name", [m for m in SEMI_SUPERVISED if m != "supervised"])
 def test_semi_supervised_methods_use_the_unlabelled_pool(name: str):
     cls = get_method("segmentation", name)
-    assert issubclass(cls, SemiSupervisedMethod) and cls.uses_unlabeled
+    assert issubclass(cls, SemiSupervisedMethod) and "unlabeled" in cls.streams
     cls.Config()  # the paper defaults validate on their own
 
 
 def test_supervised_ignores_the_pool():
-    assert not get_method("segmentation", "supervised").uses_unlabeled
+    assert get_method("segmentation", "supervised").streams == ("labeled",)
 
 
 def test_the_supervised_loss_is_half_dice_plus_ce():

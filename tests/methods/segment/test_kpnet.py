@@ -106,10 +106,10 @@ def test_inference_is_the_mean_of_the_two_decoders_softmax():
 
 def test_text_encoder_is_resolved_into_the_run_config():
     forced = KPNetMethod.finalize_config(
-        RunConfig(method="kpnet", method_config={"text_encoder": "learned"})
+        RunConfig(task="segmentation", method="kpnet", method_config={"text_encoder": "learned"})
     )
     assert forced.method_config["text_encoder"] == "learned"
-    auto = KPNetMethod.finalize_config(RunConfig(method="kpnet"))
+    auto = KPNetMethod.finalize_config(RunConfig(task="segmentation", method="kpnet"))
     assert auto.method_config["text_encoder"] == resolve_text_encoder("auto")
     assert isinstance(_module(2).net.prompts, LearnedPrompts)
     with pytest.raises(ConfigError, match="auto"):

@@ -21,7 +21,7 @@ def _register_probe():
     class ProbeUnlabeled(SegmentationMethod):
         """Test-only: records what a semi-supervised method receives, trains supervised."""
 
-        uses_unlabeled = True
+        streams = ("labeled", "unlabeled")
 
         def training_losses(self, batch):
             SEEN.append(

@@ -14,8 +14,8 @@ from scipy import ndimage
 from medssl import api
 from medssl.data.io import read_image
 from medssl.data.transforms import load_and_normalise
-from medssl.engine.inference import keep_largest_components, labels_on_input_grid
 from medssl.errors import CheckpointError, DataError
+from medssl.tasks.segmentation.inference import keep_largest_components, labels_on_input_grid
 
 
 def test_evaluate_writes_the_documented_json(tiny_run: Path, seg_phantom: Path, tmp_path: Path):

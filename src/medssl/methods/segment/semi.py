@@ -16,7 +16,7 @@ from medssl.methods.segment.consistency import ConsistencyConfig, consistency_we
 
 
 class SemiSupervisedMethod(SegmentationMethod):
-    uses_unlabeled: ClassVar[bool] = True
+    streams: ClassVar[tuple[str, ...]] = ("labeled", "unlabeled")
     Config: ClassVar[type[ConsistencyConfig]] = ConsistencyConfig
 
     def split_batch(

@@ -1,4 +1,4 @@
-"""``evaluate`` and ``predict`` for trained segmentation runs.
+"""Segmentation's ``evaluate`` and ``predict``: sliding window, back to the input grid, metrics.
 
 Images go through the run's deterministic preprocessing, the method's sliding-window inference,
 then MONAI's ``Invertd`` back to the input's own grid, so metrics are computed and masks written
@@ -9,11 +9,7 @@ off unless asked for, and every result says whether it was on.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,54 +18,22 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, Invertd, KeepLargestConnectedComponent
 
-from medssl.atomic import output_error, verify_zip, write_atomic, write_json_atomic
+from medssl.atomic import verify_zip, write_atomic
 from medssl.data.dataset import Case, Dataset
 from medssl.data.io import read_header, read_image, write_image
 from medssl.data.transforms import intensity_kind, load_and_normalise
-from medssl.engine.allocator import keep_freed_memory
-from medssl.engine.checkpoint import load_checkpoint
-from medssl.engine.module import MethodModule, get_method
-from medssl.engine.run import best_checkpoint, read_run
-from medssl.engine.segmentation_data import case_record, prefix_options
-from medssl.errors import CheckpointError, ConfigError, DataError, OutputError, file_error
+from medssl.engine.inference import write_outputs
+from medssl.engine.module import MethodModule
+from medssl.errors import CheckpointError, ConfigError, DataError, file_error
 from medssl.metrics.segmentation import (
     EMPTY_POLICY,
     distance_unit,
     mean_over_classes,
     segmentation_metrics,
 )
+from medssl.tasks.segmentation.data import case_record, prefix_options
 
 MAX_OVERLAYS = 8
-
-
-def load_model(run_dir: str | Path, task: str | None = None) -> MethodModule:
-    """Rebuild the method of a run from its best checkpoint (``weights_only=True``)."""
-    keep_freed_memory()  # sliding-window inference allocates as training does
-    run_dir = Path(run_dir)
-    read_run(run_dir)
-    ckpt = best_checkpoint(run_dir)
-    state = load_checkpoint(ckpt)
-    hp = state.get("hyper_parameters") or {}
-    if "run_config" not in hp or "dataset_info" not in hp:
-        raise file_error(
-            ckpt,
-            "not a medssl checkpoint (no run config inside)",
-            "pass a run made by medssl train",
-            CheckpointError,
-        )
-    run_task = hp["run_config"]["task"]
-    if task is not None and run_task != task:
-        raise file_error(
-            ckpt,
-            f"checkpoint is for task {run_task!r}, not {task!r}",
-            "pass a run of the right task",
-            CheckpointError,
-        )
-    cls = get_method(run_task, hp["run_config"]["method"])
-    module = cls(hp["run_config"], hp["dataset_info"])
-    module.load_state_dict(state["state_dict"])
-    module.eval()
-    return module
 
 
 class SegmentationPredictor:
@@ -149,9 +113,9 @@ def keep_largest_components(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def evaluate(
-    run_dir: str | Path,
+    run_dir: Path,
+    module: MethodModule,
     dataset: Dataset,
-    out: str | Path | None = None,
     overlays: bool = True,
     units: str = "auto",
     largest_component: bool = False,
@@ -164,9 +128,6 @@ def evaluate(
     """
     if units not in ("auto", "voxel"):
         raise ConfigError(f"--units {units!r}: choose auto (mm when known) or voxel")
-    run_dir = Path(run_dir)
-    check_evaluation_target(out)
-    module = load_model(run_dir, task="segmentation")
     predictor = SegmentationPredictor(module, largest_component=largest_component)
     predictor.check_compatible(dataset)
     cases = [c for c in dataset.labeled if c.label is not None]
@@ -221,28 +182,7 @@ def evaluate(
         "policy": EMPTY_POLICY,
         "postprocess": postprocess_name(largest_component),
     }
-    write_json_atomic(run_dir / "evaluation.json", result)
-    if out is not None:
-        write_json_atomic(out, result)
     return result
-
-
-def check_evaluation_target(out: str | Path | None) -> None:
-    """``evaluate --out FILE`` may replace an earlier evaluation, never another file."""
-    if out is None or not Path(out).exists():
-        return
-    path = Path(out)
-    try:
-        earlier = json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        earlier = None
-    if not (isinstance(earlier, dict) and {"task", "mean", "per_case"} <= set(earlier)):
-        raise file_error(
-            path,
-            "exists and is not a medssl evaluation",
-            "choose another --out file; medssl replaces only its own results",
-            ConfigError,
-        )
 
 
 def postprocess_name(largest_component: bool) -> str:
@@ -278,108 +218,15 @@ def write_overlay(
 
 
 def predict(
-    run_dir: str | Path,
-    inputs: list[str | Path],
-    out_dir: str | Path,
-    largest_component: bool = False,
+    module: MethodModule, inputs: list[Path], out_dir: Path, largest_component: bool = False
 ) -> list[Path]:
-    """Write one NIfTI label map per input volume, with the input's geometry.
-
-    All or nothing: every input is checked and every output name decided before the first
-    prediction; the masks are written into a hidden folder inside ``out_dir`` and moved into
-    place only when all of them were written and read back, so a failure (a corrupt input, a
-    full disk) leaves no mask at all. Existing files are never replaced.
-    """
-    module = load_model(run_dir, task="segmentation")
+    """Write one NIfTI label map per input volume, with the input's geometry (all or nothing:
+    :func:`medssl.engine.inference.write_outputs`)."""
     predictor = SegmentationPredictor(module, largest_component=largest_component)
-    out_dir = Path(out_dir)
-    targets = output_names([Path(p) for p in inputs], out_dir)
-    for path in targets:  # validate every input before writing anything
-        predictor.check_image(path)
-    created = not out_dir.exists()
-    staging = make_staging_dir(out_dir)
-    try:
-        for path, target in targets.items():
-            source = read_image(path)
-            record = {"image": str(path), "id": path.name}
-            pred, _ = predictor.predict_record(record, with_label=False)
-            mask = source.with_array(pred.reshape(source.spatial_shape))
-            try:
-                write_image(staging / target.name, mask)
-            except OutputError as err:  # name the file the user asked for, not the staged one
-                raise OutputError(
-                    str(err).replace(str(staging / target.name), str(target))
-                ) from None
-        return publish(staging, list(targets.values()))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()  # a failed predict leaves not even the folder it made
 
+    def write_mask(path: Path, target: Path) -> None:
+        source = read_image(path)
+        pred, _ = predictor.predict_record({"image": str(path), "id": path.name}, False)
+        write_image(target, source.with_array(pred.reshape(source.spatial_shape)))
 
-def output_names(inputs: list[Path], out_dir: Path) -> dict[Path, Path]:
-    """``{input: OUT/<stem>.nii.gz}``, refusing missing inputs, two inputs with one output name,
-    an output that exists already, and an ``--out`` inside a DICOM series folder."""
-    targets: dict[Path, Path] = {}
-    by_target: dict[Path, Path] = {}
-    for path in inputs:
-        if not path.exists():
-            raise file_error(path, "no such file or folder", "check the input path")
-        if path.is_dir() and path.resolve() in (out_dir.resolve(), *out_dir.resolve().parents):
-            raise file_error(
-                out_dir, f"lies inside the input series {path}", "choose an --out outside it"
-            )
-        target = out_dir / f"{_stem(path)}.nii.gz"
-        if target in by_target:
-            raise file_error(
-                path,
-                f"would be written to {target}, as {by_target[target]} would",
-                "rename one of them or predict them into separate --out folders",
-                ConfigError,
-            )
-        if target.exists():
-            raise file_error(
-                target,
-                "exists",
-                "choose another --out folder; predict never replaces existing files",
-                ConfigError,
-            )
-        targets[path], by_target[target] = target, path
-    return targets
-
-
-def make_staging_dir(out_dir: Path) -> Path:
-    """A hidden folder inside ``out_dir`` (same file system, so the final moves are renames)."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = out_dir / f".predict-{secrets.token_hex(4)}.tmp"
-        staging.mkdir()
-    except OSError as err:
-        raise output_error(out_dir, err) from None
-    return staging
-
-
-def publish(staging: Path, targets: list[Path]) -> list[Path]:
-    """Move the staged masks into place; if any move fails, the ones already moved go back."""
-    moved: list[Path] = []
-    try:
-        for target in targets:
-            if target.exists():  # appeared while predicting
-                raise file_error(target, "appeared while predicting", "choose another --out")
-            os.replace(staging / target.name, target)
-            moved.append(target)
-    except BaseException as err:
-        for target in moved:
-            target.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise output_error(targets[len(moved)], err) from None
-        raise
-    return moved
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for ending in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".png", ".jpg", ".jpeg", ".dcm"):
-        if name.lower().endswith(ending):
-            return name[: -len(ending)]
-    return name
+    return write_outputs(inputs, out_dir, ".nii.gz", predictor.check_image, write_mask)

@@ -1,0 +1,113 @@
+"""What the engine needs from a task, and the task registry.
+
+A task (segmentation, classification, landmarks, pretrain, ...) is one plugin in ``medssl/tasks``:
+its profile defaults, how it reads the dataset into network facts (``dataset_info``), how it
+splits the cases, its Lightning data module, the checkpoint monitor, and what ``evaluate`` and
+``predict`` compute and write. The engine, the API, the bench and the report ask the task and
+never name one, so that a new family is a new plugin and new method files, with no engine edit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from medssl.registry import Registry
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from medssl.data.dataset import Dataset
+    from medssl.engine.config import RunConfig
+    from medssl.engine.module import MethodModule
+
+TASKS: Registry = Registry("task")
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """The logged value that picks ``best.ckpt``, and whether higher or lower is better."""
+
+    name: str
+    mode: Literal["min", "max"]
+
+
+class Task:
+    """Base of every task plugin; a subclass overrides what its task does differently.
+
+    Instances are stateless: the engine asks ``get_task(name)`` for one whenever it needs it.
+    """
+
+    name: ClassVar[str] = ""
+    monitor: ClassVar[Monitor] = Monitor("val/loss", "min")
+    #: the metric columns a bench table of this task shows, in order
+    bench_metrics: ClassVar[tuple[str, ...]] = ()
+    #: the metrics the report plots per case, first one ranked "worst first"
+    report_metrics: ClassVar[tuple[str, ...]] = ()
+
+    # -- configuration ------------------------------------------------------------------------
+    def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
+        """Config values of ``--profile cpu|gpu`` for this task at ``dims`` network dimensions."""
+        return {}
+
+    def network_dims(self, dataset: Dataset, requested: int | None) -> int:
+        """The network's spatial dimensions for this dataset (``data.spatial_dims`` wins)."""
+        return requested or dataset.spatial_dims or 2
+
+    def fit_config(self, cfg: RunConfig, dataset: Dataset) -> RunConfig:
+        """Adjust data-dependent values (a patch clipped to the images) after merging."""
+        return cfg
+
+    # -- training -------------------------------------------------------------------------------
+    def dataset_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
+        """What the networks need to know about the data; stored in every checkpoint."""
+        raise NotImplementedError
+
+    def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
+        """The case ids of each part (``labeled``, ``unlabeled``, ``val``), for ``split.json``."""
+        raise NotImplementedError
+
+    def datamodule(
+        self,
+        dataset: Dataset,
+        split: dict[str, Any],
+        cfg: RunConfig,
+        info: dict[str, Any],
+        method_cls: type[MethodModule],
+    ) -> L.LightningDataModule:
+        raise NotImplementedError
+
+    # -- after training -----------------------------------------------------------------------
+    def evaluate(
+        self, run_dir: Path, module: MethodModule, dataset: Dataset, **options: Any
+    ) -> dict[str, Any]:
+        """Metrics over every labelled case of ``dataset``, as the evaluate JSON of the README."""
+        raise NotImplementedError
+
+    def predict(
+        self, module: MethodModule, inputs: list[Path], out_dir: Path, **options: Any
+    ) -> list[Path]:
+        """Write what ``predict`` gives for each input; returns the files written."""
+        raise NotImplementedError
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: register a task plugin under its ``name``."""
+    return TASKS.register(cls.name)(cls)
+
+
+def _discover() -> None:
+    """Import the bundled task plugins so that they register (the engine never names one)."""
+    importlib.import_module("medssl.tasks")
+
+
+def get_task(name: str) -> Task:
+    _discover()
+    return TASKS.get(name)()
+
+
+def task_names() -> list[str]:
+    _discover()
+    return TASKS.names()

@@ -1,0 +1,99 @@
+"""Segmentation: labelled patches plus an unlabelled pool, sliding-window evaluation, masks out.
+
+The first task on the platform; its behaviour is the engine's before tasks were plugins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from medssl.data.dataset import Dataset
+from medssl.data.splits import make_split
+from medssl.engine.config import RunConfig
+from medssl.engine.module import MethodModule
+from medssl.engine.profiles import data_dims
+from medssl.engine.task import Monitor, Task, register_task
+from medssl.errors import ConfigError
+from medssl.tasks.segmentation import inference
+from medssl.tasks.segmentation.data import SegmentationData
+from medssl.tasks.segmentation.profiles import SEGMENTATION_PROFILES, fit_patch, network_dims
+
+
+@register_task
+class SegmentationTask(Task):
+    name = "segmentation"
+    monitor = Monitor("val/dice", "max")
+    bench_metrics = ("dice", "jaccard", "hd95", "asd")
+    report_metrics = ("dice", "hd95")
+
+    def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
+        return SEGMENTATION_PROFILES[(profile, dims)]
+
+    def network_dims(self, dataset: Dataset, requested: int | None) -> int:
+        return network_dims(dataset, requested)
+
+    def fit_config(self, cfg: RunConfig, dataset: Dataset) -> RunConfig:
+        cfg.data.patch_size = fit_patch(cfg, dataset)
+        return cfg
+
+    def dataset_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
+        """Classes, channels and dimensions; label values must be 0..K-1."""
+        names = sorted(dataset.labels, key=dataset.labels.get)
+        values = sorted(dataset.labels.values())
+        if values and values != list(range(len(values))):
+            raise ConfigError(
+                f"{dataset.root}: label values {values} are not 0..K-1; "
+                "renumber them in dataset.json and the label maps"
+            )
+        return {
+            "num_classes": len(values),
+            "class_names": names,
+            "in_channels": dataset.num_channels,
+            "channel_names": dataset.channel_names,
+            "spatial_dims": cfg.data.spatial_dims,
+            "data_dims": data_dims(dataset),
+            "spacing_known": dataset.spacing_known,
+            "layout": dataset.layout,
+        }
+
+    def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
+        """The labelled / unlabelled / validation case ids that ``cfg`` selects."""
+        return make_split(
+            dataset,
+            labeled=cfg.labeled,
+            seed=cfg.train.seed,
+            val_cases=cfg.data.val_cases,
+            order=cfg.data.labeled_order,
+            val_order=cfg.data.val_order,
+            labeled_ids=cfg.data.labeled_ids,
+        )
+
+    def datamodule(
+        self,
+        dataset: Dataset,
+        split: dict[str, Any],
+        cfg: RunConfig,
+        info: dict[str, Any],
+        method_cls: type[MethodModule],
+    ) -> L.LightningDataModule:
+        return SegmentationData(
+            dataset,
+            split,
+            cfg.data,
+            info,
+            use_unlabeled="unlabeled" in method_cls.streams,
+            steps_per_epoch=min(cfg.train.max_steps, cfg.train.val_every),
+        )
+
+    def evaluate(
+        self, run_dir: Path, module: MethodModule, dataset: Dataset, **options: Any
+    ) -> dict[str, Any]:
+        return inference.evaluate(run_dir, module, dataset, **options)
+
+    def predict(
+        self, module: MethodModule, inputs: list[Path], out_dir: Path, **options: Any
+    ) -> list[Path]:
+        return inference.predict(module, inputs, out_dir, **options)
