@@ -61,6 +61,8 @@ class OptimConfig(_Strict):
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam / AdamW (GANs: (0.5, 0.999))
+    eps: float = 1e-8
     schedule: Literal["poly", "cosine", "constant"] = "poly"
     warmup_steps: int = 0
 
@@ -88,6 +90,8 @@ class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     net: NetConfig = Field(default_factory=NetConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
+    # per-optimiser overrides of ``optim`` for methods with several (by the names they declare)
+    optimizers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=TrainConfig)
     method_config: dict[str, Any] = Field(default_factory=dict)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -19,8 +18,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from medssl.engine.config import OptimConfig, RunConfig
+from medssl.engine.config import RunConfig
 from medssl.engine.ema import ema_update, ramped_decay
+from medssl.engine.optim import build_optimizer, lr_lambda, optimizer_config
 from medssl.engine.task import Monitor
 from medssl.errors import ConfigError
 from medssl.registry import Registry
@@ -125,9 +125,36 @@ class MethodModule(L.LightningModule):
     def learnable_params(self) -> Iterable[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    # -- several optimisers (a GAN's generator and discriminator) ------------------------------
+    #: one name per optimiser; ``optimizers.<name>`` in the config overrides ``optim`` for it
+    optimizer_names: ClassVar[tuple[str, ...]] = ("main",)
+
+    def optimizer_params(self, name: str) -> Iterable[nn.Parameter]:
+        """The parameters the optimiser ``name`` updates (methods with several declare them)."""
+        raise NotImplementedError(f"{type(self).__name__} declares optimiser {name!r}")
+
+    def manual_step(self, batch: dict[str, Any], step: ManualStep) -> dict[str, torch.Tensor]:
+        """One training step of a method with several optimisers: compute each loss and call
+        ``step(name, loss)`` for it (zero_grad, backward with the run's precision, step); return
+        the losses to log (``"loss"`` is what the progress line and the divergence guard show)."""
+        raise NotImplementedError
+
+    @property
+    def automatic_optimization(self) -> bool:  # Lightning's switch to manual optimisation
+        return len(self.optimizer_names) == 1
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:  # Lightning's base class sets it
+        pass
+
     # -- what the engine does with it ------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = self.training_losses(batch)
+        if self.automatic_optimization:
+            losses = self.training_losses(batch)
+        else:
+            losses = self.manual_step(batch, ManualStep(self))
+            for scheduler in _as_list(self.lr_schedulers()):
+                scheduler.step()
         size = _batch_size(batch)
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in losses.items()},
@@ -146,13 +173,54 @@ class MethodModule(L.LightningModule):
             ema_update(student, teacher, decay)
 
     def configure_optimizers(self):
-        optimiser = build_optimizer(self.learnable_params(), self.run_config.optim)
-        schedule = lr_lambda(self.run_config.optim, self.run_config.train.max_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
-        return {
-            "optimizer": optimiser,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        max_steps = self.run_config.train.max_steps
+        configured = []
+        for name in self.optimizer_names:
+            cfg = optimizer_config(self.run_config, name)
+            params = self.learnable_params() if name == "main" else self.optimizer_params(name)
+            optimiser = build_optimizer(params, cfg)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_lambda(cfg, max_steps))
+            configured.append(
+                {
+                    "optimizer": optimiser,
+                    "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": name},
+                }
+            )
+        return configured[0] if len(configured) == 1 else configured
+
+
+class ManualStep:
+    """``step(name, loss)``: what automatic optimisation does for one optimiser, by name.
+
+    Lightning counts every optimiser's step in ``global_step`` (Lightning-AI/pytorch-lightning
+    #17958), so with a generator and a discriminator ``max_steps`` would end at half the
+    iterations and every step-based schedule would run twice as fast. Only the first declared
+    optimiser's steps are counted here: one training step is one ``global_step``, as with one.
+    """
+
+    def __init__(self, module: MethodModule) -> None:
+        self.module = module
+        optimisers = _as_list(module.optimizers())
+        self.by_name = dict(zip(module.optimizer_names, optimisers, strict=True))
+        for optimiser in optimisers[1:]:
+            optimiser._on_before_step = _nothing
+            optimiser._on_after_step = _nothing
+
+    def __call__(self, name: str, loss: torch.Tensor) -> None:
+        optimiser = self.by_name[name]
+        self.module.toggle_optimizer(optimiser)  # gradients only for what this one updates
+        optimiser.zero_grad(set_to_none=True)
+        self.module.manual_backward(loss)
+        optimiser.step()
+        self.module.untoggle_optimizer(optimiser)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _as_list(items: Any) -> list:
+    return list(items) if isinstance(items, list | tuple) else [items]
 
 
 def _batch_size(batch: Any) -> int:
@@ -160,35 +228,3 @@ def _batch_size(batch: Any) -> int:
     if isinstance(part, dict) and "image" in part:
         return int(part["image"].shape[0])
     return 1
-
-
-def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
-    params = list(params)
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=False
-        )
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-class _Schedule:
-    """Learning-rate factor per step; a class (not a lambda) so LambdaLR saves plain state."""
-
-    def __init__(self, kind: str, max_steps: int, warmup: int) -> None:
-        self.kind, self.max_steps, self.warmup = kind, max(1, max_steps), warmup
-
-    def __call__(self, step: int) -> float:
-        if self.warmup and step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.max_steps - self.warmup))
-        if self.kind == "poly":  # nnU-Net / UA-MT: (1 - t)^0.9
-            return (1.0 - progress) ** 0.9
-        if self.kind == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0
-
-
-def lr_lambda(cfg: OptimConfig, max_steps: int) -> _Schedule:
-    return _Schedule(cfg.schedule, max_steps, cfg.warmup_steps)
