@@ -75,6 +75,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     domains: list[str] | None = None,
+    nodes: int | None = None,
 ) -> Path:
     """Train a method (default ``supervised``); returns the run directory.
 
@@ -111,6 +112,7 @@ def train(
         domains=domains,
         max_steps=max_steps,
         devices=devices,
+        nodes=nodes,
         precision=precision,
         seed=seed,
     )

@@ -91,6 +91,9 @@ def train(
     max_steps: int | None = None,
     config: Annotated[Path | None, typer.Option(help="YAML overriding the defaults")] = None,
     devices: int | None = None,
+    nodes: Annotated[
+        int | None, typer.Option(help="machines (Lightning num_nodes; torchrun or SLURM)")
+    ] = None,
     precision: Annotated[str | None, typer.Option(help="32 | bf16-mixed | 16-mixed")] = None,
     seed: int | None = None,
     resume: bool = False,
@@ -111,6 +114,7 @@ def train(
         max_steps=max_steps,
         config=config,
         devices=devices,
+        nodes=nodes,
         precision=precision,
         seed=seed,
         resume=resume,

@@ -72,6 +72,9 @@ class TrainConfig(_Strict):
     val_every: int = 200  # validate every N steps
     precision: str = "32"
     devices: int = 1
+    nodes: int = 1  # Lightning's num_nodes: launched by torchrun or SLURM (README: on a cluster)
+    # where metrics go besides RUN/metrics.csv (always written): TensorBoard or MLflow
+    logger: Literal["csv", "tensorboard", "mlflow"] = "csv"
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     seed: int = 0
     sw_overlap: float = 0.25  # sliding-window overlap at validation / inference

@@ -24,6 +24,8 @@ RESUMABLE = frozenset(
     {
         "train.max_steps",
         "train.devices",
+        "train.nodes",
+        "train.logger",
         "train.precision",
         "train.accelerator",
         "train.log_every",

@@ -30,8 +30,10 @@ METRICS, ERROR_LOG = "metrics.csv", "error.log"
 
 
 def is_worker_process() -> bool:
-    """True in a DDP worker that Lightning's launcher started (rank > 0)."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
+    """True in any process but the global rank 0 of a DDP run: a worker Lightning's launcher
+    started, another node's process (``NODE_RANK``), or a torchrun / SLURM rank > 0."""
+    ranks = ("LOCAL_RANK", "NODE_RANK", "RANK", "GROUP_RANK")
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in ranks)
 
 
 # What a run (and ``evaluate`` / ``report`` on it) writes at its top level; a folder holding
@@ -49,6 +51,8 @@ RUN_ENTRIES = frozenset(
         "plots",
         "overlays",
         ERROR_LOG,
+        "tensorboard",
+        "mlruns",
     }
 )
 

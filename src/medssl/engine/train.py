@@ -17,6 +17,7 @@ from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import AtomicCheckpointIO, BestAndLastCheckpoint, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.divergence import DivergenceGuard
+from medssl.engine.loggers import run_loggers
 from medssl.engine.module import MethodModule, get_method
 from medssl.engine.progress import DataWaitMonitor, LineProgress
 from medssl.engine.resume import check_checkpoint_fits, saved_split
@@ -24,7 +25,6 @@ from medssl.engine.run import (
     CKPT_DIR,
     METRICS,
     ReplacedRun,
-    RunLogger,
     check_not_data,
     drop_rows_after,
     is_worker_process,
@@ -94,15 +94,16 @@ def build_trainer(
     callbacks.append(
         RichProgressBar() if interactive else LineProgress(cfg.train.val_every // 4 or 1)
     )
-    devices = cfg.train.devices
+    devices, nodes = cfg.train.devices, cfg.train.nodes
     return L.Trainer(
         default_root_dir=str(run_dir),
         max_steps=cfg.train.max_steps,
         accelerator=cfg.train.accelerator,
         devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
+        num_nodes=nodes,
+        strategy="ddp" if devices > 1 or nodes > 1 else "auto",
         precision=cfg.train.precision,
-        logger=RunLogger(run_dir),
+        logger=run_loggers(cfg, run_dir),
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         val_check_interval=min(cfg.train.val_every, cfg.train.max_steps) if has_val else None,
