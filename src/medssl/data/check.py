@@ -9,6 +9,9 @@ and the numpy reductions release the GIL.
 What a layout silently leaves out is a problem too: data files under the dataset folder that no
 case uses (:mod:`medssl.data.unused`, names only) and fewer cases than ``numTraining``. The
 report says how many cases were read, labelled and unlabelled, so a shrunken dataset shows.
+
+A set of images without any label (for pretraining, or the unlabelled pool of a semi-supervised
+run) is not broken: it gets the same checks, and a remark, not a problem, that it is unlabelled.
 """
 
 from __future__ import annotations
@@ -50,14 +53,22 @@ class Report(list[Problem]):
     """The problems of a dataset, plus what ``format_report`` prints around them.
 
     A list, so that callers that only want the problems (``if problems``, ``== []``) keep
-    working; ``summary`` says how many cases were read, labelled and unlabelled, and ``notes``
-    names the files that were not used without being a problem.
+    working; ``summary`` says how many cases were read, labelled and unlabelled, ``notes``
+    names the files that were not used without being a problem, and ``remarks`` are whole
+    lines about the dataset that are not problems either (an image-only set is unlabelled).
     """
 
-    def __init__(self, problems: Iterable[Problem], summary: str, notes: Iterable[Unused] = ()):
+    def __init__(
+        self,
+        problems: Iterable[Problem],
+        summary: str,
+        notes: Iterable[Unused] = (),
+        remarks: Iterable[str] = (),
+    ):
         super().__init__(problems)
         self.summary = summary
         self.notes = list(notes)
+        self.remarks = list(remarks)
 
 
 @dataclass
@@ -352,15 +363,17 @@ def check_swc(ds: Dataset) -> list[Problem]:
     return problems
 
 
-def check_medmnist(npz: Path) -> tuple[list[Problem], str]:
+def check_medmnist(npz: Path) -> tuple[list[Problem], str, list[str]]:
     """Arrays must load with images and labels paired up (``read_npz`` checks), and be finite.
 
-    Returns the problems and the summary line (the cases live in the npz, read here once).
+    Returns the problems, the summary line and the remarks (the cases live in the npz, read
+    here once): an npz of images only is unlabelled, which is no problem.
     """
     try:
         splits = read_npz(npz)
     except DataError as err:
-        return [Problem(npz, _message(err, npz), "medmnist")], summary_line(0, 0, 0, "medmnist")
+        line = summary_line(0, 0, 0, "medmnist")
+        return [Problem(npz, _message(err, npz), "medmnist")], line, []
     problems = []
     for split, (images, labels) in splits.items():
         for name, array in (("images", images), ("labels", labels)):
@@ -370,7 +383,8 @@ def check_medmnist(npz: Path) -> tuple[list[Problem], str]:
     cases = sum(len(images) for images, _ in splits.values())
     labelled = sum(len(images) for images, labels in splits.values() if labels is not None)
     test = sum(len(x) for split, (x, y) in splits.items() if split == "test" and y is None)
-    return problems, summary_line(cases, labelled, test, "medmnist")
+    remarks = [unlabelled_remark(npz, UNLABELLED_WHY["medmnist"])] if cases and not labelled else []
+    return problems, summary_line(cases, labelled, test, "medmnist"), remarks
 
 
 # ------------------------------------------------------------------------------------------
@@ -417,6 +431,41 @@ def labels_problems(ds: Dataset) -> list[Problem]:
     return [Problem(ds.root, _message(err, ds.root), "labels")] if err is not None else []
 
 
+# Why a set of each layout has no labelled case, when it has none (SWC sets never have one:
+# their tracings are the ground truth, so they get no remark).
+UNLABELLED_WHY = {
+    "medmnist": "no <split>_labels arrays",
+    "files": "no <name>_label files",
+    "msd": "no dataset.json entry names a label",
+    "multidomain": "no dataset.json entry names a label",
+    "manifest": "no manifest row has a label",
+    "landmarks": "no case has landmarks",
+}
+
+
+def unlabelled_remark(root: Path, why: str) -> str:
+    return (
+        f"{root}: unlabelled, not a problem: {why}; use the set for pretraining or as the "
+        "unlabelled pool of a semi-supervised run"
+    )
+
+
+def remarks(ds: Dataset) -> list[str]:
+    """What is worth saying about the set without being a problem: no labels at all, and what
+    an nnU-Net folder without dataset.json was read with."""
+    found = []
+    if "inferred" in ds.extra:
+        found.append(f"{ds.root}: no dataset.json, not a problem: {ds.extra['inferred']}")
+    if ds.cases and not ds.labeled and ds.layout != "swc":
+        if ds.layout == "nnunet":
+            has_folder = (ds.root / "labelsTr").is_dir()
+            why = "labelsTr/ holds no label of an imagesTr/ case" if has_folder else "no labelsTr/"
+        else:
+            why = UNLABELLED_WHY.get(ds.layout, "no case has a label")
+        found.append(unlabelled_remark(ds.root, why))
+    return found
+
+
 def summary_line(cases: int, labelled: int, test: int, layout: str) -> str:
     """``read 20 cases: 16 labelled, 4 unlabelled (nnunet layout)``; test cases counted apart."""
     text = (
@@ -441,9 +490,9 @@ def check_dataset(root: str | Path, domains: list[str] | None = None) -> Report:
     """
     if detect_layout(root) == "medmnist":
         npz = npz_path(Path(root))
-        problems, line = check_medmnist(npz)
+        problems, line, said = check_medmnist(npz)
         folder = Dataset(root=Path(root), layout="medmnist", cases=[], extra={"npz": npz})
-        return Report(problems, line, unused_files(folder))
+        return Report(problems, line, unused_files(folder), said)
     ds = load_dataset(root, domains, strict=False)
     problems, infos = check_files(ds)
     if ds.layout == "swc":
@@ -451,18 +500,19 @@ def check_dataset(root: str | Path, domains: list[str] | None = None) -> Report:
     problems += check_landmarks(ds, infos)
     found = unused_files(ds)
     problems += labels_problems(ds) + unused_problems(found) + count_problems(ds)
-    return Report(problems, summary(ds), [u for u in found if not u.problem])
+    return Report(problems, summary(ds), [u for u in found if not u.problem], remarks(ds))
 
 
 def format_report(problems: list[Problem]) -> str:
-    """One line per problem, the files not used (a report's notes), then the counts.
+    """One line per problem, the files not used (a report's notes), its remarks, then the counts.
 
     For a :class:`Report` the cases read come before the last line; a dataset whose only
-    findings are notes still ends in ``no problems found``.
+    findings are notes or remarks still ends in ``no problems found``.
     """
     lines = [str(p) for p in problems]
     if isinstance(problems, Report):
         lines += [f"{u.path}: not used, not a problem: {u.why}" for u in problems.notes]
+        lines += problems.remarks
         notes = len(problems.notes)
         tail = f"; {notes} file{'s' * (notes != 1)} not used, not problems (above)" if notes else ""
         lines.append(problems.summary + tail)

@@ -196,8 +196,13 @@ def _nnunet_reason(ds: Dataset, path: Path) -> tuple[str, str]:
     stem, found = split_ending(path.name)
     folder = path.parent.name
     if found.lower() != ending.lower():
+        source = (
+            "the file_ending taken from imagesTr/"
+            if "inferred" in ds.extra
+            else ("dataset.json's file_ending")
+        )
         return (
-            f"ending {found or '(none)'} is not dataset.json's file_ending {ending}",
+            f"ending {found or '(none)'} is not {source} {ending}",
             f"convert it to {ending} or remove it",
         )
     if folder == "labelsTr":

@@ -28,6 +28,7 @@ from medssl.data.layouts.detect import (
     SEE_README,
     detect_layout,
     load_dataset,
+    load_images_only,
 )
 from medssl.data.layouts.medmnist import npz_path
 
@@ -41,6 +42,7 @@ __all__ = [
     "detect_layout",
     "is_image_file",
     "load_dataset",
+    "load_images_only",
     "npz_path",
     "read_json",
     "split_ending",

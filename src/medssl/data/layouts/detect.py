@@ -17,9 +17,9 @@ from medssl.errors import file_error
 
 LOOKED_FOR = (
     "no dataset layout recognised (looked for: dataset.json with 'domains' (multi-domain), "
-    "imagesTr/<case>_0000.* (nnU-Net), dataset.json with a 'training' list (MSD), manifest.json "
-    "+ swc/ (SWC tracings), landmarks.json + images/ (landmarks), a .npz (MedMNIST), "
-    "manifest.csv (CSV manifest), image files or DICOM series (files))"
+    "imagesTr/<case>_0000.* (nnU-Net), dataset.json with a 'training' or 'unlabelled' list "
+    "(MSD), manifest.json + swc/ (SWC tracings), landmarks.json + images/ (landmarks), a .npz "
+    "(MedMNIST), manifest.csv (CSV manifest), image files or DICOM series (files))"
 )
 # Users have the README, not the design notes: point them at its section on layouts.
 SEE_README = "see the README, section 'Datasets on disk'"
@@ -46,7 +46,8 @@ def _is_nnunet(root: Path, meta: dict[str, Any]) -> bool:
 
 
 def _is_msd(root: Path, meta: dict[str, Any]) -> bool:
-    return isinstance(meta.get("training"), list) and bool(meta["training"])
+    """A non-empty ``training`` list, or only an ``unlabelled`` one (an image-only index)."""
+    return any(isinstance(meta.get(k), list) and bool(meta[k]) for k in ("training", "unlabelled"))
 
 
 def _is_swc(root: Path, meta: dict[str, Any]) -> bool:
@@ -130,3 +131,13 @@ def load_dataset(
     if layout == "files":
         return files.read(root, strict=strict)
     return READERS[layout](root)
+
+
+def load_images_only(root: str | Path, domains: Sequence[str] | None = None) -> Dataset:
+    """The dataset at ``root`` as pretraining reads it: images only, labels ignored.
+
+    :meth:`Dataset.images_only` of :func:`load_dataset` read with ``strict=False``, so that
+    label files whose names cannot be derived (a loose folder of 0/255 masks) do not stop a
+    set from serving its images.
+    """
+    return load_dataset(root, domains, strict=False).images_only()

@@ -1,7 +1,8 @@
 """MSD-style folders: a ``dataset.json`` whose ``training`` list names each image and label.
 
 Used by the Medical Segmentation Decathlon and by jsrt, whose ``landmarks.json`` beside the
-index adds reference points to each case.
+index adds reference points to each case. An image-only index reads too: entries without a
+``label``, or only an ``unlabelled`` list (then every case is unlabelled).
 """
 
 from __future__ import annotations
