@@ -17,8 +17,9 @@ from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import AtomicCheckpointIO, BestAndLastCheckpoint, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.divergence import DivergenceGuard
+from medssl.engine.handoff import init_from
 from medssl.engine.loggers import run_loggers
-from medssl.engine.module import MethodModule, get_method
+from medssl.engine.module import get_method
 from medssl.engine.progress import DataWaitMonitor, LineProgress
 from medssl.engine.resume import check_checkpoint_fits, saved_split
 from medssl.engine.run import (
@@ -37,35 +38,10 @@ from medssl.engine.run import (
 )
 from medssl.engine.task import Monitor, get_task
 from medssl.errors import (
-    CheckpointError,
     Interrupted,
     OutputError,
-    file_error,
     user_error_in,
 )
-
-
-def init_weights(module: MethodModule, source: str) -> None:
-    """``--init RUN_OR_WEIGHTS``: load matching tensors from a run's best checkpoint or a file."""
-    path = Path(source)
-    if path.is_dir():
-        path = (
-            path
-            / CKPT_DIR
-            / ("best.ckpt" if (path / CKPT_DIR / "best.ckpt").is_file() else "last.ckpt")
-        )
-    state = load_checkpoint(path)
-    state = state.get("state_dict", state)
-    own = module.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not matched:
-        raise file_error(
-            path,
-            "no tensor matches this method's networks",
-            "pass weights of the same network",
-            CheckpointError,
-        )
-    module.load_state_dict(matched, strict=False)
 
 
 def build_trainer(
@@ -139,7 +115,9 @@ def train(
     if resume:
         check_checkpoint_fits(out, info, module.state_dict())
     elif cfg.init:
-        init_weights(module, cfg.init)
+        report = init_from(module, info, cfg.init)
+        if not is_worker_process():
+            print(report.line(), file=sys.stderr, flush=True)
     datamodule = task.datamodule(dataset, split, cfg, info, method_cls)
 
     worker = is_worker_process()
