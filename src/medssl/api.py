@@ -118,7 +118,7 @@ def train(
     )
     if resume:  # the saved run, changed only where a checkpoint can continue from
         file_values = resumed_values(Path(out), file_values, flags)
-    dataset = load_dataset(data, domains=domains)
+    dataset = get_task(task).load_dataset(data, domains=domains)
     cfg = resolve_config(
         task=task,
         method_cls=method_cls,

@@ -185,18 +185,23 @@ def demo(out_dir: Annotated[Path, typer.Option("--out")] = Path("demo_out"), for
 
 @app.command()
 def pretrain(
-    data: Annotated[Path, typer.Option("--data")],
-    method: Annotated[str, typer.Option()],
-    out_dir: Annotated[Path, typer.Option("--out")],
-    profile: str = "auto",
+    data: Annotated[Path, typer.Option("--data", help="images (labels, if any, are ignored)")],
+    method: Annotated[str, typer.Option(help="pretext method (medssl methods --task pretrain)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="run directory to create")],
+    profile: Annotated[str, typer.Option(help="auto | cpu | gpu")] = "auto",
     max_steps: int | None = None,
-    config: Path | None = None,
+    config: Annotated[Path | None, typer.Option(help="YAML overriding the defaults")] = None,
+    devices: int | None = None,
+    nodes: int | None = None,
+    precision: Annotated[str | None, typer.Option(help="32 | bf16-mixed | 16-mixed")] = None,
+    seed: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    domains: str | None = None,
 ):
-    """Self-supervised pretraining (VoCo, Rubik's cube+, C2L: a later milestone).
-
-    `medssl methods --task pretrain` lists what is registered; today that is none.
-    """
+    """Self-supervised pretraining; writes the run and RUN/encoder.safetensors for --init."""
     from medssl import api
+    from medssl.engine.run import is_worker_process
 
     run = api.train(
         data,
@@ -206,8 +211,16 @@ def pretrain(
         profile=profile,
         max_steps=max_steps,
         config=config,
+        devices=devices,
+        nodes=nodes,
+        precision=precision,
+        seed=seed,
+        resume=resume,
+        force=force,
+        domains=_domains(domains),
     )
-    out.print(f"run written to {run}")
+    if not is_worker_process():
+        out.print(f"run written to {run}; its encoder: {run / 'encoder.safetensors'}")
 
 
 @app.command()

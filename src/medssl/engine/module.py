@@ -23,6 +23,7 @@ from medssl.engine.ema import ema_update, ramped_decay
 from medssl.engine.optim import build_optimizer, lr_lambda, optimizer_config
 from medssl.engine.task import Monitor
 from medssl.errors import ConfigError
+from medssl.nets.encoder_keys import encoders_in
 from medssl.registry import Registry
 
 METHODS: Registry = Registry("method")
@@ -121,6 +122,13 @@ class MethodModule(L.LightningModule):
         """Resolve what depends on this machine (e.g. an optional local text encoder) before the
         config is written, so that ``RUN/config.yaml`` says what was actually used."""
         return cfg
+
+    def encoder_network(self) -> nn.Module:
+        """The backbone a pretraining run exports (its first one, outermost first)."""
+        found = encoders_in(self)
+        if not found:
+            raise ConfigError(f"method {self.name!r} has no backbone medssl can export")
+        return found[0][1]
 
     def learnable_params(self) -> Iterable[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -48,6 +48,12 @@ class Task:
     report_metrics: ClassVar[tuple[str, ...]] = ()
 
     # -- configuration ------------------------------------------------------------------------
+    def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
+        """The dataset at ``root`` as this task reads it (pretraining: its unlabelled view)."""
+        from medssl.data.layouts import load_dataset
+
+        return load_dataset(root, domains=domains)
+
     def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
         """Config values of ``--profile cpu|gpu`` for this task at ``dims`` network dimensions."""
         return {}
@@ -80,6 +86,11 @@ class Task:
         raise NotImplementedError
 
     # -- after training -----------------------------------------------------------------------
+    def after_fit(self, run_dir: Path, module: MethodModule) -> None:
+        """What the run leaves besides its checkpoints (pretraining: the exported encoder);
+        called on rank 0 once training ended."""
+        return None
+
     def evaluate(
         self, run_dir: Path, module: MethodModule, dataset: Dataset, **options: Any
     ) -> dict[str, Any]:

@@ -143,6 +143,7 @@ def train(
         return run_dir
     if replaced is not None:
         remove_run(replaced)
+    task.after_fit(run_dir, module)
     best = run_dir / CKPT_DIR / "best.ckpt"
     if not best.exists() and last.exists():  # no validation: the final weights are the best
         write_atomic(best, lambda tmp: shutil.copyfile(last, tmp), verify_zip)

@@ -51,7 +51,7 @@ def case_record(case: Case, with_label: bool) -> dict[str, Any]:
     return record
 
 
-class _Steps(torch.utils.data.Dataset):
+class Repeat(torch.utils.data.Dataset):
     """Repeats a (cached) dataset so that one epoch has ``length`` samples."""
 
     def __init__(self, base: torch.utils.data.Dataset, length: int) -> None:
@@ -100,7 +100,7 @@ class SegmentationData(L.LightningDataModule):
                 spatial_augment=self.spatial_augment(),
             )
         )
-        return _Steps(self._dataset(key, with_label, transform), self.steps_per_epoch * batch)
+        return Repeat(self._dataset(key, with_label, transform), self.steps_per_epoch * batch)
 
     def spatial_augment(self) -> str:
         """``auto``: SSL4MIS's rotations for 2D networks, UA-MT's rot90/flip for 3D ones."""
