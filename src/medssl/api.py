@@ -10,53 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import medssl.methods  # noqa: F401  (registers every method)
-from medssl.data.layouts import load_dataset
 from medssl.engine import inference
-from medssl.engine.config import read_yaml
-from medssl.engine.module import get_method, method_names
-from medssl.engine.profiles import resolve_config
-from medssl.engine.resume import resumed_values
-from medssl.engine.run import read_run
-from medssl.engine.task import get_task
-from medssl.engine.train import train as _train
-from medssl.errors import CheckpointError, ConfigError, file_error
+from medssl.engine.launch import evaluate_run, parse_labeled, train_run
+from medssl.engine.module import method_names
 
-
-def parse_labeled(value: str | int | float | None) -> int | float | None:
-    """``--labeled 8`` -> 8 cases; ``--labeled 0.1`` -> 10 % of the training cases."""
-    if value is None or isinstance(value, int | float):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"--labeled {value!r}: give a count (8) or a fraction (0.1)") from None
-    return int(number) if number.is_integer() and "." not in str(value) else number
-
-
-def flag_values(
-    method: str,
-    data: str | Path,
-    task: str,
-    labeled: str | int | float | None = None,
-    init: str | Path | None = None,
-    domains: list[str] | None = None,
-    **train_options: Any,
-) -> dict[str, Any]:
-    """The run-config values that ``train``'s flags set (they override the profile and any
-    ``--config`` file); ``train_options`` go under ``train`` (max_steps, devices, precision,
-    seed) when not None."""
-    flags: dict[str, Any] = {"method": method, "data_dir": str(data), "task": task}
-    if domains:
-        flags["domains"] = domains
-    if labeled is not None:
-        flags["labeled"] = parse_labeled(labeled)
-    if init is not None:
-        flags["init"] = str(init)
-    chosen = {k: v for k, v in train_options.items() if v is not None}
-    if chosen:
-        flags["train"] = chosen
-    return flags
+__all__ = ["evaluate", "methods", "parse_labeled", "predict", "train"]
 
 
 def train(
@@ -82,52 +40,24 @@ def train(
     ``resume=True`` continues ``out`` with its saved config (task and method included); flags
     such as ``max_steps`` may still change it.
     """
-    file_values = read_yaml(config) if isinstance(config, str | Path) else dict(config or {})
-    if resume:
-        if not (Path(out) / "config.yaml").is_file():
-            raise file_error(
-                out,
-                "nothing to resume (no run here)",
-                "drop --resume to start a new run",
-                CheckpointError,
-            )
-        saved, _ = read_run(out)
-        if method is not None and method != saved["method"]:
-            raise file_error(
-                out,
-                f"was trained with method {saved['method']!r}, not {method!r}",
-                "drop --method or start a new run",
-                ConfigError,
-            )
-        profile, task, method = saved.get("profile", profile), saved["task"], saved["method"]
-    method = method or "supervised"
-    get_task(task)  # an unknown task is named as such, before its methods are looked up
-    method_cls = get_method(task, method)
-    flags = flag_values(
-        method,
+    return train_run(
         data,
+        method,
+        out,
         task,
         labeled=labeled,
         init=init,
-        domains=domains,
+        profile=profile,
         max_steps=max_steps,
+        config=config,
         devices=devices,
-        nodes=nodes,
         precision=precision,
         seed=seed,
+        resume=resume,
+        force=force,
+        domains=domains,
+        nodes=nodes,
     )
-    if resume:  # the saved run, changed only where a checkpoint can continue from
-        file_values = resumed_values(Path(out), file_values, flags)
-    dataset = get_task(task).load_dataset(data, domains=domains)
-    cfg = resolve_config(
-        task=task,
-        method_cls=method_cls,
-        dataset=dataset,
-        profile=profile,
-        file_values=file_values,
-        flag_values=flags,
-    )
-    return _train(cfg, dataset, out, force=force, resume=resume)
 
 
 def evaluate(
@@ -144,18 +74,7 @@ def evaluate(
     ``only="val"`` (or ``"labeled"``, ``"unlabeled"``) restricts them to that part of the run's
     own ``split.json``: the held-out cases of the data the run was trained on.
     """
-    dataset = load_dataset(data, domains=domains)
-    if only is not None:
-        _, split = read_run(run)
-        if only not in split:
-            raise ConfigError(f"--only {only!r}: the run's split.json has {sorted(split)}")
-        dataset = dataset.subset(split[only])
-    options: dict[str, Any] = {}  # only what was asked: other tasks have no such options
-    if units != "auto":
-        options["units"] = units
-    if largest_component:
-        options["largest_component"] = True
-    return inference.evaluate(run, dataset, out=out, **options)
+    return evaluate_run(run, data, out, domains, only, units, largest_component)
 
 
 def predict(

@@ -6,6 +6,7 @@ heavy imports happen inside the commands so that ``medssl --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -258,12 +259,20 @@ def list_methods(task: str = "segmentation"):
 
 
 def main() -> None:
+    from medssl.errors import Interrupted
     from medssl.guard import guarded, quiet_warnings
     from medssl.logs import quiet_third_party
 
     quiet_third_party()
     quiet_warnings()
-    sys.exit(guarded(lambda: app(standalone_mode=False), sys.argv[1:]))
+    code = guarded(lambda: app(standalone_mode=False), sys.argv[1:])
+    if code == Interrupted.exit_code:
+        # Ctrl-C may land while native worker threads (MONAI's cache fill) still run; a normal
+        # interpreter shutdown can then abort. Every file medssl wrote is complete and flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

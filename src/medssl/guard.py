@@ -10,6 +10,7 @@ the site-packages path of the code that raised them.
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import sys
 import tempfile
@@ -98,19 +99,29 @@ def known_failure(error: BaseException) -> str | None:
     return None
 
 
+def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from click and from the copy of click that typer vendors (``typer._click``):
+    a usage error may come from either."""
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def guarded(command: Callable[[], int | None], argv: Sequence[str]) -> int:
     """Run ``command`` and turn whatever it raises into an exit code and at most one line."""
-    import click
-
     try:
         code = command()
         return code if isinstance(code, int) else 0
-    except click.exceptions.Exit as done:
+    except _click_exceptions("Exit") as done:
         return done.exit_code
-    except click.exceptions.ClickException as usage:
+    except _click_exceptions("ClickException") as usage:
         usage.show()
         return usage.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, *_click_exceptions("Abort")):
         _say("error: interrupted; nothing was written")
         return Interrupted.exit_code
     except Exception as error:  # noqa: BLE001 - the last line of defence

@@ -48,6 +48,7 @@ def test_a_protocol_runs_end_to_end(seg_phantom: Path, tmp_path: Path, capsys):
     (row,) = saved["rows"]
     assert row["method"] == "supervised" and row["labeled"] == 2 and row["val_cases"] == 1
     assert 0.0 <= row["dice"] <= 1.0 and row["it_per_s"] > 0
+    assert {"dice", "jaccard", "hd95", "asd"} <= set(row)  # the task's bench columns
     assert row["train_it_per_s"] > 0 and 0.0 <= row["data_wait"] < 1.0
     assert (tmp_path / "bench" / "supervised" / "checkpoints" / "best.ckpt").is_file()
     printed = capsys.readouterr().out
@@ -125,16 +126,16 @@ def test_a_wrong_override_key_fails_before_training(seg_phantom: Path, tmp_path:
 def test_an_interrupted_bench_keeps_the_rows_it_finished(
     seg_phantom: Path, tmp_path: Path, monkeypatch
 ):
-    from medssl import api
+    from medssl.engine import launch
 
-    real_train = api.train
+    real_train = launch.train_run
 
-    def train_then_die(*args, method: str, **kwargs):
+    def train_then_die(data, method: str, *args, **kwargs):
         if method == "mean_teacher":
             raise KeyboardInterrupt  # the user stops the bench during the second method
-        return real_train(*args, method=method, **kwargs)
+        return real_train(data, method, *args, **kwargs)
 
-    monkeypatch.setattr(api, "train", train_then_die)
+    monkeypatch.setattr(launch, "train_run", train_then_die)
     name = register_tiny(seg_phantom)
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(name, profile="cpu", methods=["supervised", "mean_teacher"], out=tmp_path)

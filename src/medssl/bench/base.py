@@ -61,7 +61,7 @@ class Benchmark:
     ) -> RunConfig:
         """The resolved config that ``run_benchmark`` trains ``method`` with: the profile's
         protocol, then ``overrides``, then ``train``'s flags."""
-        from medssl.api import flag_values
+        from medssl.engine.launch import flag_values
         from medssl.engine.module import get_method
 
         return resolve_config(
@@ -122,9 +122,10 @@ def run_benchmark(
     ``largest_component`` post-processes every method's prediction alike (off by default).
     """
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)
-    from medssl import api
     from medssl.data.layouts import load_dataset
+    from medssl.engine.launch import evaluate_run, train_run
     from medssl.engine.run import read_run
+    from medssl.engine.task import get_task
     from medssl.report.tables import rows_table
     from medssl.tasks.segmentation.inference import postprocess_name
 
@@ -137,6 +138,7 @@ def run_benchmark(
     dataset = load_dataset(bench.data_dir())
     for method in methods:  # a wrong name or key fails before the first hour of training
         bench.run_config(dataset, profile, method, overrides)
+    metrics = list(get_task(bench.task).bench_metrics)
     rows: list[dict[str, Any]] = []
     payload = {
         "benchmark": name,
@@ -153,11 +155,11 @@ def run_benchmark(
     }
     for method in methods:
         start = time.perf_counter()
-        run = api.train(
+        run = train_run(
             bench.data_dir(),
-            method=method,
-            out=out / method,
-            task=bench.task,
+            method,
+            out / method,
+            bench.task,
             labeled=bench.labeled,
             profile=profile,
             config=protocol,
@@ -166,18 +168,19 @@ def run_benchmark(
         seconds = time.perf_counter() - start
         run_config, split = read_run(run)  # not ``config``: that is the --config path
         steps = run_config["train"]["max_steps"]
-        result = api.evaluate(
+        result = evaluate_run(
             run,
             bench.data_dir(),
             only="val",
             units=bench.units,
             largest_component=largest_component,
         )
+        metrics = metrics or list(result["mean"])  # a task naming no columns shows them all
         rows.append(
             {
                 "method": method,
                 "labeled": bench.labeled_text or len(split["labeled"]),
-                **{k: result["mean"][k] for k in ("dice", "jaccard", "hd95", "asd")},
+                **{k: result["mean"][k] for k in metrics},
                 "train_s": seconds,
                 "it_per_s": steps / seconds,
                 **training_throughput(run / "metrics.csv"),
@@ -189,8 +192,7 @@ def run_benchmark(
         payload["complete"] = len(rows) == len(methods)
         # after every method: an interrupted bench keeps the rows it finished
         write_json_atomic(out / "results.json", payload)
-    columns = ["method", "labeled", "dice", "jaccard", "hd95", "asd", "train_s", "it_per_s"]
-    columns += ["train_it_per_s", "data_wait"]
+    columns = ["method", "labeled", *metrics, "train_s", "it_per_s", "train_it_per_s", "data_wait"]
     console = Console(width=max(140, Console().width))  # a log file must not cut the table
     title = f"{name} ({profile}{', overridden by ' + str(config) if config else ''}; "
     title += "largest component; " if largest_component else ""

@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from medssl.atomic import check_outside, write_json_atomic, write_text_atomic
+from medssl.atomic import check_outside, output_error, write_json_atomic, write_text_atomic
 from medssl.errors import CheckpointError, ConfigError, file_error
 
 CONFIG, SPLIT, CKPT_DIR = "config.yaml", "split.json", "checkpoints"
@@ -96,6 +96,20 @@ def check_not_data(out: Path, data_dir: str | Path | None) -> None:
         check_outside(out, data_dir, "--data", "--out")
 
 
+def check_resumable(out: Path) -> None:
+    """A run to resume has its ``last.ckpt``; if not, say so, and where an old run waits."""
+    if (out / CKPT_DIR / "last.ckpt").is_file():
+        return
+    kept = replaced_name(out)
+    hint = f"; the run it replaced is kept in {kept}" if kept.exists() else ""
+    raise file_error(
+        out,
+        f"nothing to resume (no checkpoints/last.ckpt){hint}",
+        "drop --resume to start a new run",
+        CheckpointError,
+    )
+
+
 def prepare_run_dir(
     out: str | Path, force: bool, resume: bool, data_dir: str | Path | None = None
 ) -> tuple[Path, Path | None]:
@@ -106,29 +120,25 @@ def prepare_run_dir(
     if is_worker_process():
         return out, None
     if resume:
-        if not (out / CKPT_DIR / "last.ckpt").is_file():
-            kept = replaced_name(out)
-            hint = f"; the run it replaced is kept in {kept}" if kept.exists() else ""
-            raise file_error(
-                out,
-                f"nothing to resume (no checkpoints/last.ckpt){hint}",
-                "drop --resume to start a new run",
-                CheckpointError,
-            )
+        check_resumable(out)
         return out, None
     if out.exists() and not out.is_dir():
         raise file_error(out, "is a file, not a folder", "choose another --out", ConfigError)
     backup = None
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise file_error(
-                out,
-                "run directory exists",
-                "choose a new --out, add --resume to continue, or --force to replace the run",
-                ConfigError,
-            )
-        backup = _move_old_run_aside(out)
-    (out / CKPT_DIR).mkdir(parents=True, exist_ok=True)
+    try:
+        if out.exists() and any(out.iterdir()):
+            if not force:
+                raise file_error(
+                    out,
+                    "run directory exists",
+                    "choose a new --out, add --resume to continue, or --force to replace the run",
+                    ConfigError,
+                )
+            backup = _move_old_run_aside(out)
+        (out / CKPT_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only or full disk: one line, and the old run stays
+        restore_replaced(out, backup)
+        raise output_error(out, err) from None
     return out, backup
 
 

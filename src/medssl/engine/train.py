@@ -27,6 +27,7 @@ from medssl.engine.run import (
     METRICS,
     ReplacedRun,
     check_not_data,
+    check_resumable,
     drop_rows_after,
     is_worker_process,
     prepare_run_dir,
@@ -109,6 +110,8 @@ def train(
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     task = get_task(cfg.task)
     method_cls = get_method(cfg.task, cfg.method)
+    if resume:
+        check_resumable(out)  # before reading its split or checkpoint
     split = saved_split(out, dataset) if resume else task.make_split(dataset, cfg)
     info = task.dataset_info(dataset, cfg)
     module = method_cls(cfg.to_dict(), info)
@@ -135,10 +138,11 @@ def train(
         # The last validation may fall before max_steps: last.ckpt must hold the final weights.
         trainer.save_checkpoint(last, weights_only=False)  # full state: --resume needs it
     except BaseException as error:
-        if created and not last.exists():  # nothing worth keeping: as if it never started
+        kept = last.exists()
+        if created and not kept:  # nothing worth keeping: as if it never started
             remove_run(run_dir)
             restore_replaced(run_dir, replaced)
-        raise training_failure(error, cfg, run_dir, trainer, kept=last.exists()) from None
+        raise training_failure(error, cfg, run_dir, trainer, kept=kept) from None
     if worker:
         return run_dir
     if replaced is not None:
