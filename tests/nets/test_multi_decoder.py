@@ -3,6 +3,8 @@ training-only feature perturbations, and the test-time single output."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -153,3 +155,9 @@ def test_from_net_config_uses_the_run_widths_and_refuses_other_networks():
     assert len(net.encoder.levels) == 3  # one per width
     with pytest.raises(ConfigError, match="multi-decoder"):
         from_net_config(NetConfig(name="swin_unetr"), 2, 1, 2)
+
+
+def test_from_net_config_refuses_network_options():
+    net = SimpleNamespace(**{**NetConfig(name="unet", **TINY).model_dump(), "options": {"foo": 1}})
+    with pytest.raises(ConfigError, match=r"net.options \['foo'\]"):
+        from_net_config(net, 2, 1, 2)

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from medssl.errors import ConfigError, file_error
 
@@ -54,6 +62,16 @@ class NetConfig(_Strict):
     num_res_units: int = 2
     norm: str = "instance"
     dropout: float = 0.0
+    # settings only one network has (resnet18: small_input; swin_unetr: feature_size ...);
+    # checked against the network's own options (medssl.nets.factory.net_options)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> NetConfig:
+        from medssl.nets.factory import check_net_options
+
+        check_net_options(self.name, self.options)  # validates; values stay as written
+        return self
 
 
 class OptimConfig(_Strict):

@@ -2,18 +2,77 @@
 
 Methods never import a MONAI class directly: they ask the factory, so that every method of a
 family trains the same network under the same settings, and ``--config net.name=...`` swaps it.
+
+Registered networks (``NETS.names()``):
+
+- segmentation, ``(B, C, *patch) -> (B, K, *patch)``: ``unet`` (MONAI residual UNet),
+  ``vnet`` (V-Net; patch sides multiples of 16), ``swin_unetr`` (Swin UNETR; 2D or 3D, patch sides
+  multiples of 32);
+- classification, ``(B, C, *image) -> (B, K)`` logits, ``out_channels`` = number of classes:
+  ``resnet10``, ``resnet18``, ``resnet34``, ``resnet50`` (MONAI ``ResNet``), ``densenet121``,
+  ``densenet169`` (MONAI ``DenseNet``), each 2D or 3D.
+
+Two kinds of keyword settings reach a network:
+
+- the **shared** ones, ``SHARED_KEYS`` (the run's ``net`` widths, strides, residual units, norm and
+  dropout): every network accepts them and takes only those its builder has a parameter for
+  (V-Net takes ``dropout`` only; ResNet none), so one run config can swap networks;
+- its **options**: any other keyword, or an entry of the ``options`` mapping. Options are
+  checked against the builder's signature (``net_options(name)``): an option the network does not
+  have, or a value of the wrong type, is a one-line :class:`~medssl.errors.ConfigError` naming
+  the network and its valid options. An option overrides a shared key of the same name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import importlib.util
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol, get_type_hints
 
-from monai.networks.nets import UNet, VNet
+from monai.networks.layers.factories import Conv
+from monai.networks.nets import DenseNet121, DenseNet169, SwinUNETR, UNet, VNet
+from monai.networks.nets import resnet10 as monai_resnet10
+from monai.networks.nets import resnet18 as monai_resnet18
+from monai.networks.nets import resnet34 as monai_resnet34
+from monai.networks.nets import resnet50 as monai_resnet50
+from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
+from medssl.errors import ConfigError
 from medssl.registry import Registry
 
 NETS: Registry = Registry("network")
+
+# The run's ``net`` settings every network accepts (each uses those it has a parameter for).
+SHARED_KEYS: tuple[str, ...] = ("channels", "strides", "num_res_units", "norm", "dropout")
+_POSITIONAL = ("spatial_dims", "in_channels", "out_channels")
+
+# Networks whose input sides must be multiples of a fixed factor (others: the product of strides).
+_FIXED_FACTORS = {"vnet": 16, "swin_unetr": 32}
+# Image -> logits networks: any input size that survives their downsampling works.
+CLASSIFIERS: tuple[str, ...] = (
+    "resnet10",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "densenet121",
+    "densenet169",
+)
+
+Act = str | tuple[str, dict[str, Any]]
+
+
+class NetSettings(Protocol):
+    """What the factory reads from a run's ``net`` config (the engine's ``NetConfig``)."""
+
+    name: str
+    channels: Sequence[int] | None
+    strides: Sequence[int] | None
+    num_res_units: int
+    norm: str
+    dropout: float
 
 
 def _levels(channels: Sequence[int] | None, strides: Sequence[int] | None, default: Sequence[int]):
@@ -53,33 +112,290 @@ def vnet(
     in_channels: int,
     out_channels: int,
     dropout: float = 0.0,
-    **_: object,
+    act: Act = ("elu", {"inplace": True}),
+    bias: bool = False,
 ) -> nn.Module:
     """MONAI V-Net (Milletari et al. 2016), the network of the UA-MT / MC-Net LA protocol.
 
-    V-Net downsamples four times: patch sides must be multiples of 16. Width options of the
-    UNet (channels, strides, residual units, norm) do not apply and are ignored.
+    V-Net downsamples four times: patch sides must be multiples of 16. Its widths are fixed
+    (16-256): the shared UNet settings (channels, strides, residual units, norm) do not apply.
     """
     return VNet(
         spatial_dims=spatial_dims,
         in_channels=in_channels,
         out_channels=out_channels,
+        act=act,
         dropout_prob_down=dropout,
         dropout_prob_up=(dropout, dropout),
         dropout_dim=spatial_dims,
+        bias=bias,
     )
 
 
-def create_net(
-    name: str, spatial_dims: int, in_channels: int, out_channels: int, **kw
+@NETS.register("swin_unetr")
+def swin_unetr(
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    norm: str = "instance",
+    dropout: float = 0.0,
+    *,
+    feature_size: int = 48,
+    depths: Sequence[int] = (2, 2, 2, 2),
+    num_heads: Sequence[int] = (3, 6, 12, 24),
+    window_size: int | Sequence[int] = 7,
+    mlp_ratio: float = 4.0,
+    qkv_bias: bool = True,
+    drop_rate: float | None = None,
+    attn_drop_rate: float = 0.0,
+    dropout_path_rate: float = 0.0,
+    normalize: bool = True,
+    patch_norm: bool = False,
+    use_checkpoint: bool = False,
+    use_v2: bool = False,
+    downsample: Literal["merging", "mergingv2"] = "merging",
+    use_flash_attention: bool = False,
 ) -> nn.Module:
-    return NETS.create(name, spatial_dims, in_channels, out_channels, **kw)
+    """MONAI Swin UNETR (Hatamizadeh et al. 2022), the backbone of VoCo.
+
+    Patch sides must be multiples of 32 (patch tokens of 2, then four 2x merges); with instance
+    norm (the default) at least 64, so that the 1/32 bottleneck has more than one voxel. The shared
+    ``norm`` is the conv blocks' norm (``norm_name``), the shared ``dropout`` the transformer's
+    ``drop_rate`` unless that option is given. ``feature_size`` defaults to 48, the Swin UNETR
+    paper's and VoCo-B's width (MONAI's signature default is 24); it must be a multiple of 12.
+    """
+    if importlib.util.find_spec("einops") is None:  # MONAI imports it only in the forward pass
+        raise ConfigError("swin_unetr needs the einops package; pip install einops")
+    if spatial_dims not in (2, 3):
+        raise ConfigError(f"swin_unetr is 2D or 3D, not {spatial_dims}D; set data.spatial_dims")
+    if feature_size <= 0 or feature_size % 12:
+        raise ConfigError(
+            f"swin_unetr: feature_size={feature_size} must be a positive multiple of 12 "
+            "(e.g. 12, 24, 48)"
+        )
+    if len(depths) != 4 or len(num_heads) != 4:
+        raise ConfigError(
+            f"swin_unetr: depths {list(depths)} and num_heads {list(num_heads)} need one entry "
+            "per stage, 4 each"
+        )
+    for stage, heads in enumerate(num_heads):
+        width = feature_size * 2**stage
+        if heads <= 0 or width % heads:
+            raise ConfigError(
+                f"swin_unetr: stage {stage + 1} is {width} wide, not divisible by "
+                f"num_heads[{stage}]={heads}; choose heads that divide feature_size * 2**stage"
+            )
+    return SwinUNETR(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        depths=tuple(depths),
+        num_heads=tuple(num_heads),
+        window_size=window_size if isinstance(window_size, int) else tuple(window_size),
+        qkv_bias=qkv_bias,
+        mlp_ratio=mlp_ratio,
+        feature_size=feature_size,
+        norm_name=norm,
+        drop_rate=dropout if drop_rate is None else drop_rate,
+        attn_drop_rate=attn_drop_rate,
+        dropout_path_rate=dropout_path_rate,
+        normalize=normalize,
+        patch_norm=patch_norm,
+        use_checkpoint=use_checkpoint,
+        spatial_dims=spatial_dims,
+        downsample=downsample,
+        use_v2=use_v2,
+        use_flash_attention=use_flash_attention,
+    )
+
+
+def _register_resnet(name: str, monai_factory: Callable[..., nn.Module]) -> None:
+    def build(
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        *,
+        small_input: bool = False,
+        conv1_t_size: int | None = None,
+        conv1_t_stride: int | None = None,
+        no_max_pool: bool | None = None,
+        shortcut_type: Literal["A", "B"] = "B",
+        widen_factor: float = 1.0,
+        bias_downsample: bool = True,
+    ) -> nn.Module:
+        # ``small_input`` only changes the defaults; explicit stem options win over it.
+        return monai_factory(
+            spatial_dims=spatial_dims,
+            n_input_channels=in_channels,
+            num_classes=out_channels,
+            conv1_t_size=(3 if small_input else 7) if conv1_t_size is None else conv1_t_size,
+            conv1_t_stride=1 if conv1_t_stride is None else conv1_t_stride,
+            no_max_pool=small_input if no_max_pool is None else no_max_pool,
+            shortcut_type=shortcut_type,
+            widen_factor=widen_factor,
+            bias_downsample=bias_downsample,
+        )
+
+    depth = name.removeprefix("resnet")
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"""MONAI ResNet-{depth} (He et al. 2016; Chen et al. 2019's 2D/3D layout).
+
+    ``(B, C, *image) -> (B, out_channels)`` logits. MONAI's stem: a ``conv1_t_size`` (7) conv of
+    stride ``conv1_t_stride`` (1; torchvision's ImageNet stem is 2) and a stride-2 max pool.
+    ``small_input`` (MedMNIST's 28 x 28 / 28^3) makes the stem a 3 x 3 stride-1 conv without the
+    pool, as CIFAR ResNets do. The shared ``net`` settings do not apply (norm is batch norm).
+    """
+    NETS.register(name)(build)
+
+
+_register_resnet("resnet10", monai_resnet10)
+_register_resnet("resnet18", monai_resnet18)
+_register_resnet("resnet34", monai_resnet34)
+_register_resnet("resnet50", monai_resnet50)
+
+
+def _small_densenet_stem(net: nn.Module, spatial_dims: int, in_channels: int) -> None:
+    """Replace DenseNet's 7x7 stride-2 conv + max pool by one 3x3 stride-1 conv."""
+    features = net.features
+    out = features.conv0.out_channels
+    conv = Conv[Conv.CONV, spatial_dims](in_channels, out, kernel_size=3, padding=1, bias=False)
+    nn.init.kaiming_normal_(conv.weight)  # as MONAI initialises its convolutions
+    features.conv0 = conv
+    features.pool0 = nn.Identity()
+
+
+def _register_densenet(name: str, monai_class: type[nn.Module]) -> None:
+    def build(
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        dropout: float = 0.0,
+        *,
+        small_input: bool = False,
+        init_features: int = 64,
+        growth_rate: int = 32,
+        bn_size: int = 4,
+        act: Act = ("relu", {"inplace": True}),
+    ) -> nn.Module:
+        net = monai_class(
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            init_features=init_features,
+            growth_rate=growth_rate,
+            bn_size=bn_size,
+            act=act,
+            dropout_prob=dropout,
+        )
+        if small_input:
+            _small_densenet_stem(net, spatial_dims, in_channels)
+        return net
+
+    depth = name.removeprefix("densenet")
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"""MONAI DenseNet-{depth} (Huang et al. 2017), 2D or 3D.
+
+    ``(B, C, *image) -> (B, out_channels)`` logits; the shared ``dropout`` is the dropout after
+    each dense layer. The stem (7x7 stride-2 conv, max pool) and three 2x transitions shrink the
+    input 32 times: 28 x 28 inputs need ``small_input`` (a 3x3 stride-1 conv, no pool).
+    Batch norm throughout (the shared ``norm`` does not apply).
+    """
+    NETS.register(name)(build)
+
+
+_register_densenet("densenet121", DenseNet121)
+_register_densenet("densenet169", DenseNet169)
+
+
+# -- options -------------------------------------------------------------------------------
+def net_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options of network ``name``: its builder's parameters after the three positional
+    ones (shared keys included where the network uses them), in signature order."""
+    params = inspect.signature(NETS.get(name)).parameters
+    return {
+        key: p
+        for key, p in params.items()
+        if key not in _POSITIONAL and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
+def check_net_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` validated against network ``name``: unknown names and wrongly typed values are
+    a one-line ConfigError; values are converted to the parameter's type (``"3"`` -> ``3``)."""
+    valid = net_options(name)
+    hints = get_type_hints(NETS.get(name))
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in valid:
+            close = difflib.get_close_matches(key, list(valid), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"net.options: network {name!r} has no option {key!r}{hint}; "
+                f"valid options of {name}: {', '.join(valid) or 'none'}"
+            )
+        try:
+            checked[key] = TypeAdapter(hints[key]).validate_python(value)
+        except ValidationError as err:
+            raise ConfigError(
+                f"net.options.{key}={value!r}: {err.errors()[0]['msg']} "
+                f"(network {name!r} expects {inspect.formatannotation(hints[key])})"
+            ) from None
+    return checked
+
+
+def create_net(
+    name: str,
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    options: Mapping[str, Any] | None = None,
+    **kw: Any,
+) -> nn.Module:
+    """Build network ``name``: ``(B, in_channels, *spatial) -> (B, out_channels, ...)``.
+
+    Keywords in ``SHARED_KEYS`` are taken where the network has them and dropped elsewhere; any
+    other keyword, and each entry of ``options``, must be one of the network's options
+    (``net_options``), else ConfigError. A name given both ways is an error.
+    """
+    builder = NETS.get(name)
+    accepted = net_options(name)
+    explicit = {k: v for k, v in kw.items() if k not in SHARED_KEYS}
+    options = dict(options or {})
+    twice = sorted(explicit.keys() & options.keys())
+    if twice:
+        raise ConfigError(f"net {name}: {twice[0]!r} is given both as a keyword and in options")
+    args = {k: v for k, v in kw.items() if k in SHARED_KEYS and k in accepted}
+    args.update(check_net_options(name, {**explicit, **options}))
+    try:
+        return builder(spatial_dims, in_channels, out_channels, **args)
+    except (ValueError, AssertionError) as err:  # MONAI's own argument checks
+        message = " ".join(str(err).split())
+        raise ConfigError(f"net {name}: {message}; fix net.options") from err
+
+
+def net_from_config(
+    net: NetSettings, spatial_dims: int, in_channels: int, out_channels: int
+) -> nn.Module:
+    """``create_net`` from a run's ``net`` config: its shared settings and its ``options``."""
+    return create_net(
+        net.name,
+        spatial_dims,
+        in_channels,
+        out_channels,
+        options=getattr(net, "options", None),
+        channels=net.channels,
+        strides=net.strides,
+        num_res_units=net.num_res_units,
+        norm=net.norm,
+        dropout=net.dropout,
+    )
 
 
 def downsample_factor(name: str, strides: Sequence[int] | None = None, levels: int = 5) -> int:
-    """The factor patch sides must be divisible by for this network."""
-    if name == "vnet":
-        return 16
+    """The factor patch sides must be divisible by for this network (1: any size)."""
+    if name in _FIXED_FACTORS:
+        return _FIXED_FACTORS[name]
+    if name in CLASSIFIERS:
+        return 1
     factor = 1
     for s in strides or [2] * (levels - 1):
         factor *= s

@@ -43,7 +43,7 @@ finest first. ``forward_main`` computes only the first decoder's full-resolution
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,9 +51,7 @@ from monai.networks.blocks import Convolution, ResidualUnit, UpSample
 from torch import nn
 
 from medssl.errors import ConfigError
-
-if TYPE_CHECKING:
-    from medssl.engine.config import NetConfig
+from medssl.nets.factory import NetSettings
 
 Upsampling = Literal["transpose", "linear", "nearest"]
 PerturbationKind = Literal["none", "dropout", "feature_dropout", "noise"]
@@ -339,7 +337,7 @@ class MeanOutput(MainOutput):
 
 
 def from_net_config(
-    net: NetConfig, spatial_dims: int, in_channels: int, out_channels: int, **kw
+    net: NetSettings, spatial_dims: int, in_channels: int, out_channels: int, **kw
 ) -> MultiDecoderNet:
     """The network at the run's ``net`` widths, depth, norm and dropout, its levels at the
     resolutions of the ``net.name`` network ("unet" or "vnet"; the methods using it define their
@@ -348,6 +346,12 @@ def from_net_config(
         raise ConfigError(
             f"net.name={net.name!r}: this method trains its own multi-decoder network; "
             "use net.name unet (or vnet) and set its widths with net.channels"
+        )
+    options = getattr(net, "options", None)  # NetSettings fields plus, optionally, options
+    if options:
+        raise ConfigError(
+            f"net.options {sorted(options)}: this method trains its own multi-decoder "
+            "network, which takes only the shared net settings; remove net.options"
         )
     channels = list(net.channels or DEFAULT_CHANNELS)
     return MultiDecoderNet(
