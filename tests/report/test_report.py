@@ -206,3 +206,72 @@ def test_summary_names_the_dataset_and_seed_of_an_engine_config(tmp_path: Path):
     assert "mean_teacher · segmentation · spleen" in html
     assert "<code>/data/spleen</code>" in html
     assert "patch_size" not in html.split("Learning curves")[0].split("Summary")[1]
+
+
+def _per_case_order(run: Path, per_case: dict[str, dict[str, float]]) -> tuple[list[str], str]:
+    """Build the report of ``run`` with these per-case scores; (cases as the table lists them,
+    the table's summary line)."""
+    evaluation = {"task": "other", "mean": {}, "per_case": per_case}
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    page = build_report(run).read_text(encoding="utf-8")
+    table = page[page.index("Per-case scores") :]
+    summary = table[: table.index("</summary>")]
+    return sorted(per_case, key=table.index), summary
+
+
+@pytest.mark.parametrize(
+    ("per_case", "expected", "metric"),
+    [
+        (  # classification: the lowest AUC is the worst
+            {
+                "cls_a": {"auc": 0.91, "accuracy": 0.8},
+                "cls_b": {"auc": 0.55, "accuracy": 0.9},
+                "cls_c": {"auc": 0.75, "accuracy": 0.4},
+            },
+            ["cls_b", "cls_c", "cls_a"],
+            "auc",
+        ),
+        (  # landmarks: the highest mean radial error is the worst
+            {
+                "lm_a": {"mre": 1.2, "sdr_2mm": 0.9},
+                "lm_b": {"mre": 4.5, "sdr_2mm": 0.3},
+                "lm_c": {"mre": 2.0, "sdr_2mm": 0.6},
+            },
+            ["lm_b", "lm_c", "lm_a"],
+            "mre",
+        ),
+        (  # success detection rate: the lowest is the worst
+            {"lm_a": {"sdr_2.5mm": 0.9}, "lm_b": {"sdr_2.5mm": 0.2}, "lm_c": {"sdr_2.5mm": 0.5}},
+            ["lm_b", "lm_c", "lm_a"],
+            "sdr_2.5mm",
+        ),
+    ],
+)
+def test_per_case_table_lists_the_worst_case_first_by_the_metrics_direction(
+    run: Path, per_case: dict, expected: list[str], metric: str
+) -> None:
+    order, summary = _per_case_order(run, per_case)
+    assert order == expected
+    assert f"worst {metric} first" in summary
+
+
+def test_per_case_ranks_by_a_metric_of_known_direction_before_others(run: Path) -> None:
+    per_case = {"q_a": {"n": 3.0, "mre": 1.0}, "q_b": {"n": 1.0, "mre": 5.0}}
+    order, summary = _per_case_order(run, per_case)  # "n" (a count) has no direction
+    assert order == ["q_b", "q_a"] and "worst mre first" in summary
+
+
+def test_per_case_of_an_unknown_metric_keeps_the_file_order(run: Path) -> None:
+    per_case = {"u_b": {"score": 0.1}, "u_a": {"score": 0.9}, "u_c": {"score": 0.5}}
+    order, summary = _per_case_order(run, per_case)
+    assert order == ["u_b", "u_a", "u_c"] and "in file order" in summary
+
+
+def test_best_validation_score_follows_the_direction(run: Path) -> None:
+    csv_text = "epoch,step,train/loss,val/mre,val/auc\n0,9,1.0,,\n0,9,,3.25,0.6\n"
+    csv_text += "0,19,,1.75,0.9\n0,29,,2.5,0.7\n"
+    (run / "metrics.csv").write_text(csv_text)
+    page = build_report(run).read_text(encoding="utf-8")
+    facts = page[: page.index("Learning curves")]
+    assert "<dt>val/mre</dt><dd>best 1.750 at step 19; final 2.500</dd>" in facts  # the lowest
+    assert "<dt>val/auc</dt><dd>best 0.900 at step 19; final 0.700</dd>" in facts  # the highest

@@ -24,8 +24,9 @@ from urllib.parse import quote
 
 import yaml
 
-from medssl.atomic import output_error
-from medssl.errors import CheckpointError, MedsslError, file_error
+from medssl.atomic import output_error, write_text_atomic
+from medssl.errors import CheckpointError, MedsslError, OutputError, file_error
+from medssl.metrics.direction import has_direction, higher_is_better, worst_first
 from medssl.report import plots
 
 MAX_OVERLAYS = 8
@@ -80,9 +81,12 @@ def build_report(run_dir: str | Path) -> Path:
         page = _Page(run_dir=run_dir, plots_dir=staging / "plots", config=config)
         staged_html = staging / "report.html"
         try:
-            staged_html.write_text(page.render(), encoding="utf-8")
+            write_text_atomic(staged_html, page.render())  # flushed and read back
         except OSError as err:  # a full disk while staging: nothing was published
             raise _unwritable(run_dir, err) from None
+        except OutputError as err:  # a staged file did not read back: name the report
+            cause = str(err).split("cannot be written: ", 1)[-1]
+            raise OutputError(f"{run_dir / 'report.html'}: cannot be written: {cause}") from None
         return _publish(staging, staged_html, run_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -293,8 +297,8 @@ class _Page:
                 facts.append((f"final {name}", _fmt(float(self.series[name][1][-1]))))
                 break
         for name, (x, y) in sorted(self.series.items()):
-            if name.lower().startswith("val") and plots.is_unit_metric(name):
-                best = int(y.argmax())
+            if name.lower().startswith("val") and has_direction(name):
+                best = int(y.argmax() if higher_is_better(name) else y.argmin())
                 text = f"best {_fmt(float(y[best]))} at step {int(x[best])}"
                 facts.append((_e(name), f"{text}; final {_fmt(float(y[-1]))}"))
         return facts
@@ -334,19 +338,23 @@ class _Page:
         return "\n".join(parts)
 
     def _per_case(self, evaluation: _Evaluation, units: Mapping) -> str:
-        """Per-case plot beside a table sorted worst case first."""
+        """Per-case plot beside a table sorted worst case first by the metric's direction
+        (lowest Dice or AUC, highest HD95 or MRE); unsorted when the direction is not known."""
         per_case = evaluation.data.get("per_case")
         if not isinstance(per_case, Mapping) or not per_case:
             return _note("no per-case scores in this evaluation")
         metric, values = plots.per_case_values(evaluation.data)
-        sign = 1.0 if plots.higher_is_better(metric) else -1.0
-        order = sorted(per_case, key=lambda c: (c not in values, sign * values.get(c, 0.0)))
+        ranked = has_direction(metric)
+        order = worst_first(values, metric) if ranked else []
+        listed = set(order)
+        order += [c for c in per_case if c not in listed]  # unscored or unranked cases last
+        sorting = f"worst {_e(metric)} first" if ranked else "in file order"
         name = f"per_case_{_safe(evaluation.path.stem)}.png"
         png = plots.plot_per_case(evaluation.data, self.plots_dir / name, metric)
         table = _score_table("case", {c: per_case[c] for c in order}, units)
         details = (
             f"<details{' open' if len(per_case) <= OPEN_CASE_ROWS else ''}>"
-            f"<summary>Per-case scores ({len(per_case)} cases, worst {_e(metric)} first)</summary>"
+            f"<summary>Per-case scores ({len(per_case)} cases, {sorting})</summary>"
             f"{table}</details>"
         )
         figure = _figure(png, f"per-case {metric}") if png else ""

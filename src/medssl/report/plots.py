@@ -21,7 +21,9 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from medssl.atomic import write_atomic
 from medssl.errors import file_error  # noqa: E402
+from medssl.metrics.direction import has_direction, worst_first  # noqa: E402
 
 #: Metrics bounded in [0, 1]; their axes are pinned so plots of different runs compare by eye.
 UNIT_INTERVAL_METRICS = frozenset(
@@ -252,13 +254,14 @@ def _overlay_title(case: str, arrays: Mapping[str, np.ndarray]) -> str:
 
 
 def per_case_values(evaluation: Mapping, metric: str = "dice") -> tuple[str, dict[str, float]]:
-    """Pick ``metric`` (or the first metric found) from ``per_case``; return finite values only."""
+    """Pick ``metric`` from ``per_case`` or else the first metric found, preferring one whose
+    direction is known (so that it can be ranked); return finite values only."""
     per_case = evaluation.get("per_case") or {}
     available = [m for case in per_case.values() if isinstance(case, Mapping) for m in case]
     if metric not in available:
         if not available:
             return metric, {}
-        metric = available[0]
+        metric = next((m for m in available if has_direction(m)), available[0])
     values = {}
     for case, scores in per_case.items():
         value = _to_float(scores.get(metric)) if isinstance(scores, Mapping) else None
@@ -268,7 +271,8 @@ def per_case_values(evaluation: Mapping, metric: str = "dice") -> tuple[str, dic
 
 
 def plot_per_case(evaluation: dict, out_png: Path, metric: str = "dice") -> Path | None:
-    """Box plot with every case as a jittered dot; the three worst cases are labelled.
+    """Box plot with every case as a jittered dot; the three worst cases are labelled (by the
+    metric's direction; none when it is not known).
 
     A mean hides outliers; a researcher wants to see which cases fail. Uses the first
     per-case metric when ``metric`` is absent; returns ``None`` when there is nothing to plot.
@@ -282,7 +286,7 @@ def plot_per_case(evaluation: dict, out_png: Path, metric: str = "dice") -> Path
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=DPI)
     ax.boxplot(y, widths=0.4, showfliers=False)
     ax.scatter(x, y, s=16, alpha=0.7, color="tab:blue", zorder=3)
-    worst = np.argsort(y) if higher_is_better(metric) else np.argsort(-y)
+    worst = worst_first(dict(enumerate(y.tolist())), metric) if has_direction(metric) else []
     for i in worst[:3]:
         ax.annotate(cases[i], (x[i], y[i]), xytext=(6, 0), textcoords="offset points", fontsize=7)
     if is_unit_metric(metric):
@@ -367,23 +371,25 @@ def is_unit_metric(name: str) -> bool:
     return _base_metric(name) in UNIT_INTERVAL_METRICS
 
 
-def higher_is_better(metric: str) -> bool:
-    """Scores (Dice) are better high; distances and errors (HD95, ASSD, MAE) are better low."""
-    return is_unit_metric(metric)
-
-
 def _save(fig: plt.Figure, out_png: Path, tight: bool = True) -> None:
     """Write ``fig`` and close it so long report builds do not accumulate open figures.
 
     ``tight=False`` keeps a layout the caller already set (room for a figure legend).
     """
-    out_png.parent.mkdir(parents=True, exist_ok=True)
     try:
         if tight:
             fig.tight_layout()
-        fig.savefig(out_png, format="png")
+        write_atomic(out_png, lambda tmp: fig.savefig(tmp, format="png"), verify_png)
     finally:
         plt.close(fig)
+
+
+def verify_png(path: Path) -> None:
+    """A PNG that decodes whole (a write cut short by a full disk does not)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
 
 
 __all__ = [

@@ -30,6 +30,7 @@ def test_supervised_ignores_the_pool():
 def test_the_supervised_loss_is_half_dice_plus_ce():
     """The papers' scale: their SGD 0.01 and consistency weights are relative to it."""
     cfg = {
+        "task": "segmentation",
         "method": "supervised",
         "net": {"channels": [8, 16], "num_res_units": 0},
         "data": {"patch_size": [16, 16]},

@@ -1,4 +1,5 @@
-"""KP-Net: the consistency and distinctiveness terms, the losses in 2D and 3D, a run end to end."""
+"""KP-Net: the losses in 2D and 3D, inference, the text prompts, a run end to end (the consistency
+and distinctiveness terms themselves: tests/losses/test_consistency.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,7 @@ from medssl import api
 from medssl.engine.config import RunConfig
 from medssl.errors import ConfigError
 from medssl.methods.segment.consistency import sigmoid_rampup
-from medssl.methods.segment.kpnet import (
-    KPNetMethod,
-    MeanOfDecoders,
-    branch_distinctiveness,
-    decoder_consistency,
-)
+from medssl.methods.segment.kpnet import KPNetMethod, MeanOfDecoders
 from medssl.nets.text_prompts import LearnedPrompts, resolve_text_encoder
 from tests.conftest import train_tiny
 
@@ -33,6 +29,7 @@ INFO = {
 def _module(dims: int, **method_config) -> KPNetMethod:
     method_config.setdefault("text_encoder", "learned")
     cfg = {
+        "task": "segmentation",
         "method": "kpnet",
         "net": {"channels": [4, 8, 16], "num_res_units": 0},
         "data": {"patch_size": [16] * dims, "edge_prompt": True},
@@ -55,23 +52,6 @@ def _batch(dims: int, unlabeled: bool = True) -> dict:
     if unlabeled:
         batch["unlabeled"] = {"image": torch.randn(2, 2, *shape)}
     return batch
-
-
-def test_decoder_consistency_is_the_mean_squared_softmax_gap():
-    p1 = torch.tensor([[[0.7], [0.3]]])  # (B=1, K=2, 1 voxel)
-    p2 = torch.tensor([[[0.4], [0.6]]])
-    assert decoder_consistency(p1, p2).item() == pytest.approx(0.09)
-
-
-def test_distinctiveness_pulls_a_branch_to_its_own_sharpened_prediction():
-    probs = torch.tensor([[[0.8, 0.5], [0.2, 0.5]]], requires_grad=True)  # two voxels
-    sharp = 0.64 / (0.64 + 0.04)  # T = 0.5: p^2 / sum p^2 at the first voxel
-    gap = 0.8 - sharp
-    loss = branch_distinctiveness(probs, temperature=0.5)
-    assert loss.item() == pytest.approx(2 * gap**2 / 4)  # the tied voxel is already distinct
-    loss.backward()  # the sharpened target is detached: d/dp = 2 (p - s) / n
-    expected = torch.tensor([[[2 * gap / 4, 0.0], [-2 * gap / 4, 0.0]]])
-    assert torch.allclose(probs.grad, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -137,7 +117,7 @@ def test_a_checkpoint_needs_no_text_encoder_but_training_does(monkeypatch):
 
 
 def test_the_edge_prompt_cannot_be_turned_off():
-    cfg = {"method": "kpnet", "data": {"patch_size": [16, 16]}}
+    cfg = {"task": "segmentation", "method": "kpnet", "data": {"patch_size": [16, 16]}}
     cfg["method_config"] = {"text_encoder": "learned"}
     with pytest.raises(ConfigError, match="edge_prompt"):
         KPNetMethod(cfg, {**INFO, "spatial_dims": 2})

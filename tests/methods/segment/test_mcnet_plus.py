@@ -1,4 +1,5 @@
-"""MC-Net+: the mutual-consistency loss on hand-made maps, the three-decoder network, training."""
+"""MC-Net+: the three-decoder network, its official 2D defaults, training (the mutual-consistency
+loss itself: tests/losses/test_consistency.py)."""
 
 from __future__ import annotations
 
@@ -9,55 +10,16 @@ import math
 import pytest
 import torch
 
-from medssl.methods.segment.consistency import sharpen
-from medssl.methods.segment.mcnet_plus import OFFICIAL_2D, MCNetPlus, mutual_consistency
+from medssl.methods.segment.mcnet_plus import OFFICIAL_2D, MCNetPlus
 from tests.conftest import TINY_SEG_CONFIG, train_tiny
 
 
-def _one_hot(labels: list[int], k: int = 3) -> torch.Tensor:
-    """(1, K, N) one-hot probabilities of the voxel labels."""
-    return torch.nn.functional.one_hot(torch.tensor(labels), k).T.float().unsqueeze(0)
-
-
-def test_agreeing_one_hot_decoders_have_zero_mutual_consistency():
-    p = _one_hot([0, 2, 1, 1])
-    assert mutual_consistency([p, p.clone(), p.clone()], temperature=0.1) == 0
-
-
-def test_mutual_consistency_sums_the_ordered_pairs_against_sharpened_targets():
-    p1 = torch.tensor([[[0.8], [0.2]]])  # (B=1, K=2, N=1)
-    p2 = torch.tensor([[[0.4], [0.6]]])
-    value = mutual_consistency([p1, p2], temperature=0.1)
-
-    def sharp(a: float) -> float:
-        return a**10 / (a**10 + (1 - a) ** 10)  # the official two-class sharpening
-
-    s1, s2 = sharp(0.8), sharp(0.4)
-    expected = ((0.8 - s2) ** 2 + (0.2 - (1 - s2)) ** 2) / 2  # p1 against sharpen(p2)
-    expected += ((0.4 - s1) ** 2 + (0.6 - (1 - s1)) ** 2) / 2  # p2 against sharpen(p1)
-    assert value.item() == pytest.approx(expected, rel=1e-5)
-    assert value > 0
-    # Disagreeing one-hot decoders are penalised too.
-    assert mutual_consistency([_one_hot([0, 1]), _one_hot([0, 2])], 0.1) > 0
-
-
-def test_no_gradient_flows_through_the_sharpened_targets():
-    torch.manual_seed(0)
-    probs = [torch.softmax(torch.randn(1, 3, 5), dim=1).requires_grad_() for _ in range(3)]
-    mutual_consistency(probs, 0.1).backward()
-    targets = [sharpen(p.detach(), 0.1) for p in probs]
-    n = probs[0].numel()
-    for i, p in enumerate(probs):  # d/dp_i of sum_{j != i} mean((p_i - t_j)^2), t_j constant
-        expected = sum(2 * (p.detach() - t) / n for j, t in enumerate(targets) if j != i)
-        assert torch.allclose(p.grad, expected, atol=1e-6)
-    # The official script's behaviour (gradients through the targets) is an option.
-    live = [p.detach().clone().requires_grad_() for p in probs]
-    mutual_consistency(live, 0.1, detach_targets=False).backward()
-    assert not torch.allclose(live[0].grad, probs[0].grad)
-
-
 def _method(dims: int, **net) -> MCNetPlus:
-    cfg = {"net": {**TINY_SEG_CONFIG["net"], **net}, "data": {"patch_size": [32] * dims}}
+    cfg = {
+        "task": "segmentation",
+        "net": {**TINY_SEG_CONFIG["net"], **net},
+        "data": {"patch_size": [32] * dims},
+    }
     return MCNetPlus(cfg, {"num_classes": 3, "spatial_dims": dims, "in_channels": 1})
 
 
@@ -121,7 +83,7 @@ def test_a_2d_network_gets_the_official_2d_defaults(seg_phantom):
     assert resolve(2, {"consistency": 0.5})["consistency"] == 0.5  # the user's value wins
     assert resolve(3, {}) == {}  # 3D keeps the class defaults (train_mcnet_3d.py)
     method = MCNetPlus(
-        {"net": TINY_SEG_CONFIG["net"], "method_config": resolve(2, {})},
+        {"task": "segmentation", "net": TINY_SEG_CONFIG["net"], "method_config": resolve(2, {})},
         {"num_classes": 3, "spatial_dims": 2, "in_channels": 1},
     )
     assert len(method.net(torch.randn(1, 1, 32, 32))) == 2 and method.hp.consistency == 0.1

@@ -1,4 +1,5 @@
-"""UA-MT: the entropy mask, its ramped threshold, the masked consistency and the EMA teacher."""
+"""UA-MT: the ramped entropy threshold, the teacher's passes and the EMA teacher (the entropy
+mask and masked consistency themselves: tests/losses/test_uncertainty.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,7 @@ import torch
 import yaml
 
 from medssl.errors import ConfigError
-from medssl.methods.segment.ua_mt import (
-    UAMT,
-    masked_consistency,
-    uncertainty,
-    uncertainty_mask,
-    uncertainty_threshold,
-)
+from medssl.methods.segment.ua_mt import UAMT, uncertainty_threshold
 from tests.conftest import TINY_SEG_CONFIG, train_tiny
 
 LN2 = math.log(2)
@@ -27,6 +22,7 @@ LN2 = math.log(2)
 def _module(classes: int = 2, **method_config) -> UAMT:
     """A small 2D UA-MT built directly (no trainer), with the method's default dropout."""
     cfg = {
+        "task": "segmentation",
         "method": "ua_mt",
         "net": {"channels": [8, 16], "num_res_units": 0, "dropout": 0.1},
         "data": {"patch_size": [16, 16]},
@@ -47,32 +43,6 @@ def _batch(classes: int = 2) -> dict:
     }
 
 
-def test_uncertainty_is_the_entropy_of_the_mean_of_the_passes():
-    # T=2 passes, B=1, K=2, 3 voxels: confident/agreeing, confident/disagreeing, uniform.
-    probs = torch.tensor(
-        [
-            [[[0.99, 1.0, 0.5]], [[0.01, 0.0, 0.5]]],
-            [[[0.99, 0.0, 0.5]], [[0.01, 1.0, 0.5]]],
-        ]
-    ).unsqueeze(1)  # (T, B, K, 1, 3)
-    u = uncertainty(probs.mean(dim=0))
-    assert u.shape == (1, 1, 1, 3)
-    expected_confident = -(0.99 * math.log(0.99 + 1e-6) + 0.01 * math.log(0.01 + 1e-6))
-    assert u[0, 0, 0, 0].item() == pytest.approx(expected_confident, rel=1e-5)
-    # Two sure but contradicting passes average to 0.5/0.5: as uncertain as a uniform voxel.
-    assert u[0, 0, 0, 1].item() == pytest.approx(LN2, abs=1e-5)
-    assert u[0, 0, 0, 2].item() == pytest.approx(LN2, abs=1e-5)
-
-
-def test_mask_keeps_the_confident_voxel_and_drops_the_uniform_one():
-    probs = torch.tensor([[[[0.98, 0.5]], [[0.02, 0.5]]]]).unsqueeze(0).repeat(8, 1, 1, 1, 1)
-    threshold = uncertainty_threshold(0, 100)  # about 0.75 ln 2 < ln 2
-    mask = uncertainty_mask(probs, threshold)
-    assert mask.shape == (1, 1, 1, 2)
-    assert mask.dtype == torch.float32
-    assert mask.flatten().tolist() == [1.0, 0.0]
-
-
 def test_threshold_ramps_from_three_quarters_of_ln2_to_ln2():
     start, end = uncertainty_threshold(0, 1000), uncertainty_threshold(1000, 1000)
     assert start == pytest.approx((0.75 + 0.25 * math.exp(-5)) * LN2)
@@ -83,17 +53,6 @@ def test_threshold_ramps_from_three_quarters_of_ln2_to_ln2():
     # ln 2 whatever K by default (official); the switch uses the K-class maximum.
     assert uncertainty_threshold(1000, 1000, num_classes=4) == pytest.approx(LN2)
     assert uncertainty_threshold(1000, 1000, 4, "lnK") == pytest.approx(math.log(4))
-
-
-def test_masked_consistency_averages_over_kept_voxels_only():
-    student = torch.tensor([[[[0.0, 0.0]], [[0.0, 5.0]]]])  # (B=1, K=2, 1, 2)
-    teacher = torch.tensor([[[[math.log(3.0), 0.0]], [[0.0, -5.0]]]])
-    mask = torch.tensor([[[[1.0, 0.0]]]])
-    # Voxel 0: student softmax (0.5, 0.5), teacher (0.75, 0.25): squared diffs 1/16 each.
-    expected = (1 / 16 + 1 / 16) / (2 * 1)
-    assert masked_consistency(student, teacher, mask).item() == pytest.approx(expected, rel=1e-5)
-    none = masked_consistency(student, teacher, torch.zeros_like(mask))
-    assert none.item() == 0.0
 
 
 def test_teacher_passes_are_stochastic_samples_of_the_right_shape():

@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 from monai.inferers import sliding_window_inference
-from monai.losses import DiceCELoss
 from monai.metrics import compute_dice
 from monai.networks.utils import one_hot
 from torch import nn
 
 from medssl.engine.module import MethodModule
-from medssl.nets.factory import create_net
+from medssl.losses.segmentation import dice_ce_loss
+from medssl.nets.factory import net_from_config
 
 
 def as_plain(x: torch.Tensor) -> torch.Tensor:
@@ -35,26 +35,12 @@ class SegmentationMethod(MethodModule):
         self.data_dims = int(dataset_info.get("data_dims", self.spatial_dims))
         self.patch_size = list(self.run_config.data.patch_size or [])
         self.net = self.build_net()
-        # (Dice + CE) / 2, the scale of SSL4MIS, UA-MT, CPS and BCP: the papers' learning rates
-        # and consistency weights are relative to it (MONAI's default sum is twice as large).
-        self.supervised_loss = DiceCELoss(
-            to_onehot_y=True, softmax=True, lambda_dice=0.5, lambda_ce=0.5
-        )
+        self.supervised_loss = dice_ce_loss()  # (Dice + CE) / 2, the papers' scale
 
     def build_net(self) -> nn.Module:
         """The family's network, built from ``run_config.net`` by the factory."""
-        net = self.run_config.net
-        return create_net(
-            net.name,
-            self.spatial_dims,
-            int(self.dataset_info["in_channels"]),
-            self.num_classes,
-            channels=net.channels,
-            strides=net.strides,
-            num_res_units=net.num_res_units,
-            norm=net.norm,
-            dropout=net.dropout,
-        )
+        channels = int(self.dataset_info["in_channels"])
+        return net_from_config(self.run_config.net, self.spatial_dims, channels, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -45,26 +45,34 @@ keeps lr 0.01 constant); the teacher starts from the last stage-1 student, not t
 checkpoint; the engine's EMA warm-up ``min(1 - 1/(step + 1), 0.99)`` equals 0.99 from step 99 on;
 one Dice form is used in 2D and 3D (LA's ``mask_DiceLoss``; ACDC's ``DiceLoss`` pools the batch and
 squares the denominators); the teacher runs once on all unlabelled images rather than per half;
-largest components use ``scipy.ndimage.label`` with full connectivity (skimage's default; MONAI's
-``KeepLargestConnectedComponent`` needs skimage, which medssl does not depend on); the LA test-time
-largest-component post-processing is not applied (medssl scores the raw argmax of every method).
+the LA test-time largest-component post-processing is not applied (medssl scores the raw argmax of
+every method; ``--largest-component`` applies the same helper as the pseudo labels,
+:func:`medssl.metrics.postprocess.keep_largest_components`, to every method alike).
+
+The mask, the mixing and the losses are pure functions in :mod:`medssl.losses.copy_paste`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field
-from scipy import ndimage
 from torch import nn
 
 from medssl.engine.config import RunConfig
 from medssl.engine.ema import make_teacher
 from medssl.engine.module import MethodConfig, register_method
+from medssl.losses.copy_paste import (
+    bidirectional_mix,
+    cuboid_mask,
+    mix,
+    mix_loss,
+    pair_up,
+    region_loss,
+)
 from medssl.methods.segment.semi import SemiSupervisedMethod
+from medssl.metrics.postprocess import keep_largest_components
 
 # Pre-training share of the official schedules: LA 2000 of 2000 + 15000, ACDC 10000 of 40000.
 PRETRAIN_FRACTION = {3: 2000 / 17000, 2: 10000 / 40000}
@@ -82,102 +90,6 @@ class BCPConfig(MethodConfig):
 def default_pretrain_fraction(spatial_dims: int) -> float:
     """The paper's pre-training share of all iterations for this network dimension."""
     return PRETRAIN_FRACTION[3 if spatial_dims == 3 else 2]
-
-
-# -- pure pieces: the mask, the mixing, the loss, the pseudo labels -----------------------------
-def cuboid_mask(
-    spatial_shape: tuple[int, ...] | list[int],
-    ratio: float = 2 / 3,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """BCP's mask ``M`` (1, 1, *spatial): ones with a zero box of ``int(ratio * side)`` per axis
-    at a uniformly random position (the same box for every image of the batch)."""
-    mask = torch.ones((1, 1, *spatial_shape), device=device)
-    box = []
-    for side in spatial_shape:
-        size = int(side * ratio)
-        start = int(torch.randint(0, side - size + 1, (1,), generator=generator))
-        box.append(slice(start, start + size))
-    mask[(slice(None), slice(None), *box)] = 0
-    return mask
-
-
-def mix(outside: torch.Tensor, inside: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``outside * M + inside * (1 - M)``, exact and dtype-preserving (images and label maps)."""
-    return torch.where(mask.bool(), outside, inside)
-
-
-def region_loss(logits: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """``(Dice + CE) / 2`` restricted to ``region`` (the official masked ``mask_DiceLoss`` and CE).
-
-    Shapes: logits (B, K, *S), target (B, 1, *S) int, region broadcastable to (B, 1, *S).
-    """
-    region = region.to(logits.dtype).expand(target.shape)
-    probs = torch.softmax(logits, dim=1)
-    onehot = F.one_hot(target[:, 0].long(), logits.shape[1]).movedim(-1, 1).to(logits.dtype)
-    inter = (probs * onehot * region).flatten(2).sum(-1)
-    union = ((probs + onehot) * region).flatten(2).sum(-1)
-    dice = 1.0 - ((2.0 * inter + 1e-5) / (union + 1e-5)).mean()
-    ce_map = F.cross_entropy(logits, target[:, 0].long(), reduction="none")
-    ce = (ce_map * region[:, 0]).sum() / (region.sum() + 1e-16)
-    return (dice + ce) / 2.0
-
-
-def mix_loss(
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    mask: torch.Tensor,
-    weight_outside: float,
-    weight_inside: float,
-) -> torch.Tensor:
-    """The official ``mix_loss``: the region where ``M = 1`` weighs ``weight_outside``, the pasted
-    cuboid ``weight_inside`` (1 for voxels of a labelled image, ``u_weight`` for pseudo labels)."""
-    return weight_outside * region_loss(logits, target, mask) + weight_inside * region_loss(
-        logits, target, 1 - mask
-    )
-
-
-def largest_component_per_class(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Keep, per image and foreground class, only the largest connected component (full
-    connectivity); the other voxels of that class become background. (B, 1, *S) -> same."""
-    out = torch.zeros_like(labels)
-    array = labels.detach().cpu().numpy()
-    structure = ndimage.generate_binary_structure(labels.ndim - 2, labels.ndim - 2)
-    for i in range(array.shape[0]):
-        kept = np.zeros_like(array[i, 0])
-        for cls in range(1, num_classes):
-            components, count = ndimage.label(array[i, 0] == cls, structure=structure)
-            if count == 0:
-                continue
-            sizes = np.bincount(components.ravel())[1:]
-            kept[components == int(np.argmax(sizes)) + 1] = cls
-        out[i, 0] = torch.from_numpy(kept).to(labels)
-    return out
-
-
-def pair_up(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The official pairs: first and second half of the batch. A batch of fewer than 2 images
-    pairs each image with a rolled copy of the batch (so batch size 1 works)."""
-    if len(x) < 2:
-        return x, torch.roll(x, 1, dims=0)
-    half = len(x) // 2
-    return x[:half], x[half : 2 * half]
-
-
-def bidirectional_mix(
-    x_l: tuple[torch.Tensor, torch.Tensor],
-    y_l: tuple[torch.Tensor, torch.Tensor],
-    x_u: tuple[torch.Tensor, torch.Tensor],
-    p_u: tuple[torch.Tensor, torch.Tensor],
-    mask: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(X_in, target_in, X_out, target_out)`` from labelled pairs ``(a, b)`` and unlabelled
-    pairs ``(a, b)`` with their pseudo labels: unlabelled into labelled, and labelled into
-    unlabelled."""
-    x_in, y_in = mix(x_l[0], x_u[0], mask), mix(y_l[0], p_u[0], mask)
-    x_out, y_out = mix(x_u[1], x_l[1], mask), mix(p_u[1], y_l[1], mask)
-    return x_in, y_in, x_out, y_out
 
 
 @register_method("bcp")
@@ -229,7 +141,7 @@ class BCP(SemiSupervisedMethod):
         """The teacher's argmax (B, 1, *S), reduced to each class's largest component."""
         labels = self.teacher(images).argmax(dim=1, keepdim=True)
         if self.hp.largest_cc:
-            labels = largest_component_per_class(labels, self.num_classes)
+            labels = keep_largest_components(labels, self.num_classes, batch_dims=2)
         return labels
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -1,14 +1,14 @@
-"""Pieces every semi-supervised segmentation method shares: ramp-ups and consistency losses.
+"""The weight every semi-supervised segmentation method puts on its unsupervised term.
 
-Kept one layer below the methods so that mean teacher, UA-MT, MC-Net+, URPC and KP-Net compute
-the same quantities the same way (SSL4MIS ``ramps.py`` / ``losses.py`` conventions).
+A ramp-up over the schedule (SSL4MIS ``ramps.py``), stated in the config, so that mean teacher,
+UA-MT, MC-Net+, URPC and KP-Net ramp the same way. The consistency losses themselves are pure
+tensor functions in :mod:`medssl.losses`.
 """
 
 from __future__ import annotations
 
 import math
 
-import torch
 from pydantic import Field
 
 from medssl.engine.module import MethodConfig
@@ -37,14 +37,3 @@ class ConsistencyConfig(MethodConfig):
 
 def consistency_weight(hp: ConsistencyConfig, step: int, max_steps: int) -> float:
     return hp.consistency * sigmoid_rampup(step, hp.rampup_fraction * max_steps)
-
-
-def softmax_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    """Per-voxel squared distance of the two softmax maps, (B, K, ...) -> (B, K, ...)."""
-    return (torch.softmax(student_logits, 1) - torch.softmax(teacher_logits, 1)) ** 2
-
-
-def sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
-    """MC-Net+'s sharpening ``p^(1/T) / sum_k p_k^(1/T)`` over the class axis."""
-    powered = probs.clamp_min(1e-12) ** (1.0 / temperature)
-    return powered / powered.sum(dim=1, keepdim=True)

@@ -26,10 +26,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from medssl.engine.module import register_method
+from medssl.losses.pseudo_label import cross_pseudo_loss, pseudo_labels
 from medssl.methods.segment.consistency import ConsistencyConfig
 from medssl.methods.segment.semi import SemiSupervisedMethod
 
@@ -41,18 +41,6 @@ class CPSConfig(ConsistencyConfig):
     pseudo_on: Literal["all", "unlabeled"] = "all"
     init: Literal["kaiming_xavier", "default"] = "kaiming_xavier"
     evaluate: Literal["net1", "ensemble"] = "net1"
-
-
-def pseudo_labels(logits: torch.Tensor) -> torch.Tensor:
-    """Hard labels ``argmax softmax(logits)`` without gradient, ``(B, K, ...) -> (B, ...)``."""
-    return torch.softmax(logits.detach(), dim=1).argmax(dim=1)
-
-
-def cross_pseudo_loss(logits1: torch.Tensor, logits2: torch.Tensor) -> torch.Tensor:
-    """``CE(logits1, argmax logits2) + CE(logits2, argmax logits1)``, mean over voxels."""
-    return F.cross_entropy(logits1, pseudo_labels(logits2)) + F.cross_entropy(
-        logits2, pseudo_labels(logits1)
-    )
 
 
 def init_convolutions(net: nn.Module, scheme: str) -> nn.Module:

@@ -49,7 +49,8 @@ from torch import nn
 from medssl.engine.config import RunConfig
 from medssl.engine.module import register_method
 from medssl.errors import ConfigError
-from medssl.methods.segment.consistency import ConsistencyConfig, sharpen
+from medssl.losses.consistency import branch_distinctiveness, decoder_consistency
+from medssl.methods.segment.consistency import ConsistencyConfig
 from medssl.methods.segment.semi import SemiSupervisedMethod
 from medssl.nets.kpnet import KPNet
 from medssl.nets.multi_decoder import DEFAULT_CHANNELS, level_strides
@@ -65,17 +66,6 @@ class KPNetConfig(ConsistencyConfig):
     prompt_levels: int = Field(2, ge=0)  # deepest scales where the edge prompt is added
     feature_dropout: float = Field(0.5, ge=0, lt=1)  # official has_dropout (Dropout3d 0.5)
     inference: Literal["mean", "deconv"] = "mean"
-
-
-def decoder_consistency(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
-    """Consistency between decoding branches: ``mean((p1 - p2)^2)`` over all voxels and classes."""
-    return ((p1 - p2) ** 2).mean()
-
-
-def branch_distinctiveness(probs: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Distinctiveness within one branch: ``mean((p - sharpen(p, T))^2)``, target detached."""
-    target = sharpen(probs.detach(), temperature)
-    return ((probs - target) ** 2).mean()
 
 
 class MeanOfDecoders(nn.Module):

@@ -36,7 +36,6 @@ run's ``net.channels``; ``net.name="vnet"`` selects the same network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -45,7 +44,8 @@ from pydantic import Field
 
 from medssl.engine.config import RunConfig
 from medssl.engine.module import register_method
-from medssl.methods.segment.consistency import ConsistencyConfig, sharpen
+from medssl.losses.consistency import mutual_consistency
+from medssl.methods.segment.consistency import ConsistencyConfig
 from medssl.methods.segment.semi import SemiSupervisedMethod
 from medssl.nets.multi_decoder import MainOutput, MeanOutput, Upsampling, from_net_config
 
@@ -62,26 +62,6 @@ class MCNetPlusConfig(ConsistencyConfig):
     dropout: float = Field(0.5, ge=0, lt=1)  # bottleneck and last decoder features
     detach_targets: bool = True
     evaluate: Literal["first", "mean"] = "first"
-
-
-def mutual_consistency(
-    probs: Sequence[torch.Tensor], temperature: float, detach_targets: bool = True
-) -> torch.Tensor:
-    """``sum_{i != j} mean((p_i - sharpen(p_j, T))^2)`` over the ordered pairs of decoders.
-
-    ``probs``: each decoder's softmax (B, K, *spatial). Zero when the decoders agree on one-hot
-    predictions (a one-hot map is its own sharpening).
-    """
-    targets = [sharpen(p, temperature) for p in probs]
-    if detach_targets:
-        targets = [t.detach() for t in targets]
-    terms = [
-        torch.mean((p - t) ** 2)
-        for i, p in enumerate(probs)
-        for j, t in enumerate(targets)
-        if i != j
-    ]
-    return torch.stack(terms).sum()
 
 
 # ``train_mcnet_2d.py`` (ACDC): net ``mcnet2d_v1``, two decoders (bilinear, transposed conv),

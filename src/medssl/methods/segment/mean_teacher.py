@@ -15,7 +15,8 @@ from pydantic import Field
 
 from medssl.engine.ema import make_teacher
 from medssl.engine.module import register_method
-from medssl.methods.segment.consistency import ConsistencyConfig, softmax_mse
+from medssl.losses.consistency import softmax_mse
+from medssl.methods.segment.consistency import ConsistencyConfig
 from medssl.methods.segment.semi import SemiSupervisedMethod
 
 

@@ -36,10 +36,10 @@ import torch
 from pydantic import Field, model_validator
 
 from medssl.engine.module import register_method
-from medssl.methods.segment.consistency import sigmoid_rampup, softmax_mse
+from medssl.losses.uncertainty import masked_consistency, uncertainty_mask
+from medssl.methods.segment.consistency import sigmoid_rampup
 from medssl.methods.segment.mean_teacher import MeanTeacher, MeanTeacherConfig, noisy
 
-ENTROPY_EPS = 1e-6  # inside the log of the official uncertainty
 THRESHOLD_START = 0.75  # share of the entropy maximum the threshold starts at
 
 
@@ -58,19 +58,6 @@ class UAMTConfig(MeanTeacherConfig):
         return self
 
 
-def uncertainty(mean_probs: torch.Tensor) -> torch.Tensor:
-    """Predictive entropy per voxel, ``(B, K, ...) -> (B, 1, ...)`` (nats)."""
-    return -(mean_probs * torch.log(mean_probs + ENTROPY_EPS)).sum(dim=1, keepdim=True)
-
-
-def uncertainty_mask(probs_passes: torch.Tensor, threshold: float) -> torch.Tensor:
-    """1 where the entropy of the mean of the passes is below ``threshold``.
-
-    ``probs_passes``: softmax maps of the T passes, ``(T, B, K, ...)``; returns ``(B, 1, ...)``.
-    """
-    return (uncertainty(probs_passes.mean(dim=0)) < threshold).float()
-
-
 def uncertainty_threshold(
     step: int, max_steps: int, num_classes: int = 2, entropy: str = "ln2"
 ) -> float:
@@ -78,17 +65,6 @@ def uncertainty_threshold(
     h_max = math.log(2) if entropy == "ln2" else math.log(num_classes)
     ramp = sigmoid_rampup(step, max_steps)
     return (THRESHOLD_START + (1.0 - THRESHOLD_START) * ramp) * h_max
-
-
-def masked_consistency(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
-    """The official masked MSE: ``sum(mask * (s - t)^2) / (2 * sum(mask) + 1e-16)``.
-
-    ``mask`` (B, 1, ...) broadcasts over the class axis; zero when every voxel is masked out.
-    """
-    dist = softmax_mse(student_logits, teacher_logits)
-    return (mask * dist).sum() / (2.0 * mask.sum() + 1e-16)
 
 
 @register_method("ua_mt")

@@ -31,15 +31,13 @@ perturbations). MONAI's Dice and CE replace SSL4MIS's own.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
 from medssl.engine.module import register_method
+from medssl.losses.pyramid import pyramid_consistency
 from medssl.methods.segment.consistency import ConsistencyConfig
 from medssl.methods.segment.semi import SemiSupervisedMethod
 from medssl.nets.multi_decoder import MainOutput, PerturbationKind, Upsampling, from_net_config
@@ -51,34 +49,6 @@ class URPCConfig(ConsistencyConfig):
     aux_perturbations: list[PerturbationKind] = Field(
         default_factory=lambda: ["noise", "feature_dropout", "dropout"]  # finest aux head first
     )
-
-
-def scale_uncertainty(log_p_s: torch.Tensor, log_p_mean: torch.Tensor) -> torch.Tensor:
-    """Per-voxel ``KL(p_mean || p_s)``, (B, K, ...) -> (B, 1, ...), from log-probabilities.
-
-    ``kl_div`` with a log target computes ``exp(l) * (l - log p_s)``, ``l = log p_mean``: finite
-    with a finite gradient even where ``p_mean`` underflows to 0 (with a probability target it
-    uses ``xlogy``, whose gradient there is ``-inf``, and ``0 * -inf`` turns the step into NaN).
-    """
-    kl = F.kl_div(log_p_s, log_p_mean, reduction="none", log_target=True)
-    return kl.sum(dim=1, keepdim=True)
-
-
-def rectified_consistency(log_p_s: torch.Tensor, log_p_mean: torch.Tensor) -> torch.Tensor:
-    """One scale's uncertainty-rectified distance to the pyramid mean plus its mean uncertainty."""
-    uncertainty = scale_uncertainty(log_p_s, log_p_mean)
-    weight = torch.exp(-uncertainty)
-    distance = (log_p_mean.exp() - log_p_s.exp()) ** 2
-    rectified = torch.mean(distance * weight) / (torch.mean(weight) + 1e-8)
-    return rectified + torch.mean(uncertainty)
-
-
-def pyramid_consistency(logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """URPC's ``mean_s L_s`` over the scales' logits (each (B, K, *spatial), same size)."""
-    log_probs = torch.stack([torch.log_softmax(x.float(), dim=1) for x in logits])
-    # log of the mean of the softmaxes, without leaving log space
-    log_p_mean = torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
-    return torch.stack([rectified_consistency(lp, log_p_mean) for lp in log_probs]).mean()
 
 
 @register_method("urpc")

@@ -20,7 +20,7 @@ from medssl.data.dataset import Dataset
 from medssl.data.transforms import intensity_kind, load_and_normalise, patch_prefix, random_patches
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
-from medssl.tasks.segmentation.data import Repeat, case_record, prefix_options
+from medssl.tasks.segmentation.data import case_record, prefix_options
 
 
 class PretrainData(L.LightningDataModule):
@@ -57,8 +57,7 @@ class PretrainData(L.LightningDataModule):
                 augment=self.cfg.augment,
                 spatial_augment="flip",
             )
-            train = self._cached("unlabeled", mt.Compose(prefix + sampling))
-            self.train_set = Repeat(train, self.steps_per_epoch * self.cfg.batch_size)
+            self.train_set = self._cached("unlabeled", mt.Compose(prefix + sampling))
         if stage in (None, "fit", "validate") and self.split["val"]:
             roi = patch + [1] if self.slice_2d else patch
             centre = [mt.CenterSpatialCropd("image", roi_size=roi)]
@@ -67,10 +66,16 @@ class PretrainData(L.LightningDataModule):
             self.val_set = self._cached("val", mt.Compose(prefix + centre))
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
+        # An epoch of steps x batch samples drawn from every image (a large unlabelled set is
+        # not cut to its first steps x batch images), each one once before any repeats.
+        sampler = None
+        if shuffle:
+            length = self.steps_per_epoch * self.cfg.batch_size
+            sampler = torch.utils.data.RandomSampler(data, num_samples=length)
         return DataLoader(
             data,
             batch_size=self.cfg.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,
             drop_last=shuffle,
