@@ -46,6 +46,9 @@ class Task:
     bench_metrics: ClassVar[tuple[str, ...]] = ()
     #: the metrics the report plots per case, first one ranked "worst first"
     report_metrics: ClassVar[tuple[str, ...]] = ()
+    #: the report's evaluation plots for this task, by name (``roc``, ``confusion``, ...;
+    #: :data:`medssl.report.html.EVALUATION_PLOTS` draws them)
+    report_sections: ClassVar[tuple[str, ...]] = ()
 
     # -- configuration ------------------------------------------------------------------------
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:

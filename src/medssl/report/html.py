@@ -10,125 +10,49 @@ half-written report.
 
 from __future__ import annotations
 
-import html
 import json
-import math
-import os
-import re
-import shutil
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import yaml
 
-from medssl.atomic import output_error, write_text_atomic
-from medssl.errors import CheckpointError, MedsslError, OutputError, file_error
+from medssl.engine.task import get_task
+from medssl.errors import MedsslError
 from medssl.metrics.direction import has_direction, higher_is_better, worst_first
 from medssl.report import plots
+from medssl.report.classification import plot_confusion, plot_roc
+from medssl.report.html_parts import (
+    CSS,
+    _e,
+    _figure,
+    _flatten,
+    _fmt,
+    _is_list,
+    _mean_line,
+    _note,
+    _num,
+    _one_line,
+    _overlaps,
+    _safe,
+    _score_table,
+    _table,
+    _warn,
+)
+
+# Evaluation plots a task can ask for by name (Task.report_sections): (draw, caption).
+EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
+    "roc": (plot_roc, "ROC curves (one-vs-rest), AUC in the legend"),
+    "confusion": (plot_confusion, "confusion matrix (rows: true class)"),
+}
 
 MAX_OVERLAYS = 8
 #: Per-case tables longer than this start collapsed so the page stays scannable.
 OPEN_CASE_ROWS = 30
 NOT_A_RUN_FIX = "not a medssl run directory; pass the RUN folder given to medssl train --out"
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { font-size: 1.7em; margin-bottom: 0.1em; }
-h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
-h3 { margin-bottom: 0.3em; }
-.sub { color: #666; margin-top: 0; font-family: monospace; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; vertical-align: top; }
-th { background: #f3f5f8; }
-tr:nth-child(even) td { background: #fafafa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: monospace; }
-.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5em 0.8em; }
-.warn { background: #fdecea; border-left: 4px solid #d93025; padding: 0.5em 0.8em; }
-.summary { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.5em; }
-.summary dt { font-weight: 600; }
-.summary dd { margin: 0; }
-figure { margin: 0.8em 0; }
-figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; }
-.grid { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-code, pre { font-family: monospace; background: #f6f8fa; }
-pre { padding: 0.8em; overflow-x: auto; }
-details { margin: 0.5em 0; }
-summary { cursor: pointer; }
-"""
-
 
 # --------------------------------------------------------------------------- entry point
-
-
-def build_report(run_dir: str | Path) -> Path:
-    """Write ``RUN/report.html`` and ``RUN/plots/*.png`` for a run; return the html path.
-
-    Raises :class:`CheckpointError` when ``run_dir`` is not a run (no ``config.yaml``) or
-    cannot be written. Any other failure propagates and leaves earlier outputs untouched.
-    """
-    run_dir = Path(run_dir)
-    config = _load_config(run_dir)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
-    except OSError as err:
-        raise _unwritable(run_dir, err) from err
-    try:
-        page = _Page(run_dir=run_dir, plots_dir=staging / "plots", config=config)
-        staged_html = staging / "report.html"
-        try:
-            write_text_atomic(staged_html, page.render())  # flushed and read back
-        except OSError as err:  # a full disk while staging: nothing was published
-            raise _unwritable(run_dir, err) from None
-        except OutputError as err:  # a staged file did not read back: name the report
-            cause = str(err).split("cannot be written: ", 1)[-1]
-            raise OutputError(f"{run_dir / 'report.html'}: cannot be written: {cause}") from None
-        return _publish(staging, staged_html, run_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _load_config(run_dir: Path) -> dict:
-    """Read the one required file; anything else is not a run the report can describe."""
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise file_error(run_dir, "no config.yaml", NOT_A_RUN_FIX, CheckpointError)
-    try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        problem = f"unreadable config.yaml ({_one_line(err)})"
-        raise file_error(config_path, problem, "re-run medssl train", CheckpointError) from err
-    if not isinstance(config, dict):
-        problem = "config.yaml is not a mapping"
-        raise file_error(config_path, problem, "re-run medssl train", CheckpointError)
-    return config
-
-
-def _publish(staging: Path, staged_html: Path, run_dir: Path) -> Path:
-    """Move the staged plots, then the page, into the run; the page goes last so it never
-    references a plot that is not there yet."""
-    target_plots = run_dir / "plots"
-    target_html = run_dir / "report.html"
-    try:
-        target_plots.mkdir(exist_ok=True)
-        for png in sorted((staging / "plots").glob("*.png")):
-            os.replace(png, target_plots / png.name)
-        os.replace(staged_html, target_html)
-    except OSError as err:
-        raise _unwritable(run_dir, err) from err
-    return target_html
-
-
-def _unwritable(run_dir: Path, err: OSError) -> MedsslError:
-    """The one-line error for a run folder the report cannot write into ("disk full" named)."""
-    return output_error(run_dir / "report.html", err)
-
-
-# --------------------------------------------------------------------------- page model
 
 
 @dataclass
@@ -140,7 +64,7 @@ class _Evaluation:
 
 
 @dataclass
-class _Page:
+class Page:
     """Everything read from a run, rendered section by section.
 
     ``missing`` collects one line per absent or unusable input; the summary lists them so a
@@ -334,8 +258,25 @@ class _Page:
         per_class = data.get("per_class")
         if isinstance(per_class, Mapping) and per_class:
             parts += ["<h4>Per class</h4>", _score_table("class", per_class, units)]
+        parts += self._task_plots(evaluation)
         parts.append(self._per_case(evaluation, units))
         return "\n".join(parts)
+
+    def _task_plots(self, evaluation: _Evaluation) -> list[str]:
+        """The plots the run's task asks for (classification: ROC curves, confusion matrix)."""
+        try:
+            names = get_task(str(self.config.get("task"))).report_sections
+        except MedsslError:  # a run of a task this version does not know: no task plots
+            return []
+        figures = []
+        for name in names:
+            draw, caption = EVALUATION_PLOTS[name]
+            png = draw(
+                evaluation.data, self.plots_dir / f"{name}_{_safe(evaluation.path.stem)}.png"
+            )
+            if png is not None:
+                figures.append(_figure(png, caption))
+        return [f'<div class="grid">{"".join(figures)}</div>'] if figures else []
 
     def _per_case(self, evaluation: _Evaluation, units: Mapping) -> str:
         """Per-case plot beside a table sorted worst case first by the metric's direction
@@ -438,122 +379,3 @@ class _Page:
                 f"<details><summary>config.yaml</summary><pre>{_e(raw)}</pre></details>",
             ]
         )
-
-
-# --------------------------------------------------------------------------- html helpers
-
-
-def _e(value: object) -> str:
-    """Escape any value for HTML text or attribute context."""
-    return html.escape(str(value), quote=True)
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
-
-
-def _warn(text: str) -> str:
-    return f'<p class="warn">{_e(text)}</p>'
-
-
-def _figure(png: Path, caption: str) -> str:
-    """An <img> linking the plot by its path relative to report.html."""
-    src = quote(f"plots/{png.name}")
-    text = _e(caption)
-    return f'<figure><img src="{src}" alt="{text}"><figcaption>{text}</figcaption></figure>'
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A table from already-escaped cells; cells made by :func:`_num` keep their class."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _score_table(key_name: str, scores: Mapping, units: Mapping) -> str:
-    """Rows of ``{name: {metric: value}}``; headers carry units (``hd95 (mm)``)."""
-    metrics = list(dict.fromkeys(m for s in scores.values() if isinstance(s, Mapping) for m in s))
-    header = [key_name] + [f"{m} ({units[m]})" if units.get(m) else str(m) for m in metrics]
-    rows = [
-        [_e(name)] + [_num(s.get(m)) if isinstance(s, Mapping) else "" for m in metrics]
-        for name, s in scores.items()
-    ]
-    return _table(header, rows)
-
-
-def _num(value: object) -> str:
-    """A right-aligned numeric cell."""
-    return f'<td class="num">{_e(_fmt(value))}</td>'
-
-
-def _fmt(value: object) -> str:
-    """Numbers for reading: 3 decimals, integers as such, NaN/inf/None spelled out."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.3f}" if abs(value) < 1000 else f"{value:.1f}"
-
-
-def _mean_line(evaluation: Mapping) -> str:
-    """``dice 0.812 · hd95 4.100 mm`` for the summary."""
-    mean = evaluation.get("mean")
-    if not isinstance(mean, Mapping) or not mean:
-        return "no mean scores"
-    units = evaluation.get("units") if isinstance(evaluation.get("units"), Mapping) else {}
-    return " · ".join(
-        f"{_e(m)} <strong>{_e(_fmt(v))}</strong>{' ' + _e(units[m]) if units.get(m) else ''}"
-        for m, v in mean.items()
-    )
-
-
-# --------------------------------------------------------------------------- data helpers
-
-
-def _is_list(value: object) -> bool:
-    return isinstance(value, list | tuple)
-
-
-def _flatten(config: Mapping, prefix: str = "") -> list[tuple[str, str]]:
-    """``{"method_config": {"ema_decay": 0.99}}`` -> ``[("method_config.ema_decay", "0.99")]``."""
-    items: list[tuple[str, str]] = []
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            items += _flatten(value, f"{name}.")
-        elif _is_list(value) or isinstance(value, Mapping):
-            items.append((name, json.dumps(value, default=str)))
-        else:
-            items.append((name, "null" if value is None else str(value)))
-    return items
-
-
-def _overlaps(lists: Mapping[str, list[str]]) -> list[str]:
-    """Cases that sit in two subsets at once: a labeled case in val inflates the scores."""
-    names = list(lists)
-    warnings = []
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            shared = sorted(set(lists[a]) & set(lists[b]))
-            if shared:
-                shown = ", ".join(shared[:10]) + (" …" if len(shared) > 10 else "")
-                warnings.append(f"{len(shared)} case(s) in both {a} and {b}: {shown}")
-    return warnings
-
-
-def _safe(name: str) -> str:
-    """A file-name-safe version of a case id."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())

@@ -1,0 +1,153 @@
+"""The classification family's base: one image -> logits network, cross-entropy, val AUC.
+
+Every classification method (supervised, later BKC, CCL) inherits this and adds its own losses.
+The network comes from the factory by ``run_config.net.name`` (ResNet or DenseNet, 2D or 3D);
+validation accumulates softmax probabilities over the epoch and logs ``val/auc``,
+``val/accuracy``, ``val/f1_macro`` and ``val/balanced_accuracy`` with
+:mod:`medssl.metrics.classification` (an AUC a one-class validation set cannot define is nan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from medssl.engine.module import MethodConfig, MethodModule
+from medssl.errors import ConfigError
+from medssl.metrics.classification import classification_metrics
+from medssl.nets.factory import CLASSIFIERS, create_net
+
+#: inputs whose every side is at most this get the small stem (``small_input``) by default
+SMALL_INPUT_SIDE = 64
+
+
+def balanced_weights(counts: Sequence[int]) -> list[float]:
+    """Cross-entropy class weights inverse to class frequency, ``N / (K * n_k)`` (scikit-learn's
+    "balanced"; 1 for every class when they are equally frequent). A class without training
+    samples gets 0: no sample will carry it."""
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    weights = np.zeros_like(counts)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return [float(w) for w in weights]
+
+
+class ClassificationConfig(MethodConfig):
+    #: cross-entropy weights inverse to the training class frequencies, N / (K * n_k)
+    class_balanced: bool = False
+    #: the networks' 3x3 stride-1 stem without max pool (MedMNIST's 28 x 28 images); ``None``:
+    #: on for 2D inputs of at most 64 pixels a side
+    small_input: bool | None = None
+    #: further options per network name (``medssl.nets.factory.net_options``), applied when
+    #: that network is built, e.g. ``{"resnet10": {"conv1_t_stride": 2}}`` (the cpu 3D
+    #: profile's cheaper stem; another ``net.name`` is unaffected). The run's ``net`` config
+    #: has no options field, so they live here.
+    net_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ClassificationMethod(MethodModule):
+    task = "classification"
+    Config = ClassificationConfig
+
+    def __init__(self, run_config: dict[str, Any], dataset_info: dict[str, Any]) -> None:
+        super().__init__(run_config, dataset_info)
+        self.num_classes = int(dataset_info["num_classes"])
+        self.spatial_dims = int(dataset_info["spatial_dims"])
+        self.net = self.build_net()
+        # set from the training split when ``class_balanced`` (on_fit_start); not saved
+        self.register_buffer("class_weights", torch.ones(self.num_classes), persistent=False)
+        self._val_probs: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    def small_input(self) -> bool:
+        if self.hp.small_input is not None:
+            return self.hp.small_input
+        size = self.dataset_info.get("image_size") or []
+        return self.spatial_dims == 2 and bool(size) and max(size) <= SMALL_INPUT_SIDE
+
+    def build_net(self) -> nn.Module:
+        net = self.run_config.net
+        if net.name not in CLASSIFIERS:
+            raise ConfigError(
+                f"net.name {net.name!r} is not a classification network; choose one of "
+                f"{', '.join(CLASSIFIERS)}"
+            )
+        self.check_input_size(net.name)
+        return create_net(
+            net.name,
+            self.spatial_dims,
+            int(self.dataset_info["in_channels"]),
+            self.num_classes,
+            options={"small_input": self.small_input(), **self.hp.net_options.get(net.name, {})},
+            channels=net.channels,
+            strides=net.strides,
+            num_res_units=net.num_res_units,
+            norm=net.norm,
+            dropout=net.dropout,
+        )
+
+    def check_input_size(self, name: str) -> None:
+        """DenseNet's stem (/4) and three transitions (/8) fail on inputs they shrink below one
+        voxel: say so before training, not with a pooling error from inside the network."""
+        size = self.dataset_info.get("image_size") or []
+        if not name.startswith("densenet") or not size:
+            return
+        small = self.small_input()
+        factor = 8 if small else 32
+        if min(size) < factor:
+            fix = "a larger data.patch_size" if small else "method_config.small_input: true"
+            raise ConfigError(
+                f"net {name} shrinks its input {factor} times: data.patch_size {size} is too "
+                f"small; use {fix} (or a ResNet)"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def inference_net(self) -> nn.Module:
+        """The network used at test time (a teacher for EMA methods, if they choose)."""
+        return self.net
+
+    # -- loss --------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        if self.hp.class_balanced:
+            counts = self.trainer.datamodule.class_counts
+            self.class_weights = torch.tensor(
+                balanced_weights(counts), dtype=torch.float32, device=self.device
+            )
+
+    def supervised_loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        weight = self.class_weights if self.hp.class_balanced else None
+        return F.cross_entropy(logits.float(), label.long().view(-1), weight=weight)
+
+    # -- inference ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_probs(self, image: torch.Tensor) -> torch.Tensor:
+        """Softmax class probabilities (B, K) of preprocessed images (B, C, *size)."""
+        return torch.softmax(self.inference_net()(image).float(), dim=1)
+
+    # -- validation: metrics over the whole validation set -----------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val_probs, self._val_labels = [], []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._val_probs.append(self.predict_probs(batch["image"]))
+        self._val_labels.append(batch["label"].long().view(-1))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_probs:
+            return
+        probs, labels = torch.cat(self._val_probs), torch.cat(self._val_labels)
+        if self.trainer.world_size > 1:  # every rank scores the whole validation set
+            probs = self.all_gather(probs).flatten(0, 1)
+            labels = self.all_gather(labels).flatten()
+        scores = classification_metrics(labels.cpu(), probs.double().cpu())
+        for name, value in scores.items():
+            self.log(f"val/{name}", value, prog_bar=name == "auc", sync_dist=False)
+        self._val_probs, self._val_labels = [], []
