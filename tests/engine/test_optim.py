@@ -56,6 +56,9 @@ def test_two_optimisers_train_one_global_step_per_batch(seg_phantom: Path, tmp_p
     with open(run / "metrics.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("train/loss")]
     assert [int(r["step"]) for r in rows] == [0, 1, 2, 3] and all(r["train/critic"] for r in rows)
+    with open(run / "metrics.csv") as fh:
+        header = next(csv.reader(fh))
+    assert {"lr-segmenter", "lr-critic"} <= set(header)  # one learning-rate column each
 
 
 def test_resume_after_a_kill_continues_both_optimisers(seg_phantom: Path, tmp_path: Path):

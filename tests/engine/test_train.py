@@ -45,6 +45,7 @@ def test_run_directory_has_the_documented_files(tiny_run: Path):
     val = {int(r["step"]) + 1: float(r["val/dice"]) for r in rows if r.get("val/dice")}
     assert sorted(val) == [2, 4]  # validated every 2 steps
     assert best["global_step"] == max(val, key=val.get)  # best.ckpt = best validation Dice
+    assert "lr-SGD" in rows[0]  # the learning rate keeps its column name (the report plots it)
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert len(losses) == 4 and all(0 < v < 10 for v in losses)
     assert any(r.get("val/dice") for r in rows)

@@ -188,12 +188,10 @@ class MethodModule(L.LightningModule):
             params = self.learnable_params() if name == "main" else self.optimizer_params(name)
             optimiser = build_optimizer(params, cfg)
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_lambda(cfg, max_steps))
-            configured.append(
-                {
-                    "optimizer": optimiser,
-                    "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": name},
-                }
-            )
+            schedule = {"scheduler": scheduler, "interval": "step"}
+            if len(self.optimizer_names) > 1:  # one learning-rate column per optimiser
+                schedule["name"] = f"lr-{name}"
+            configured.append({"optimizer": optimiser, "lr_scheduler": schedule})
         return configured[0] if len(configured) == 1 else configured
 
 
