@@ -59,3 +59,19 @@ def test_rows_table_marks_the_best_cell_of_each_metric_column():
 def test_a_single_row_has_nothing_to_compare():
     lines = _render(ROWS[:1], ["method", "dice"])
     assert not any("*" in line for line in lines)
+
+
+def test_a_metric_without_a_per_class_value_shows_a_dash():
+    from rich.console import Console
+
+    from medssl.report.tables import evaluation_table
+
+    result = {
+        "mean": {"accuracy": 0.9, "auc": 0.95},
+        "per_class": {"normal": {"auc": 0.95}, "pneumonia": {"auc": 0.95}},
+        "cases": 4,
+    }
+    console = Console(width=120, record=True)
+    console.print(evaluation_table(result))
+    text = console.export_text()
+    assert "None" not in text and "-" in text.splitlines()[4]

@@ -14,6 +14,8 @@ BEST_MARK = "*"
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # a metric with no per-class value (accuracy of one class): no "None"
+        return "-"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
     return str(value)
