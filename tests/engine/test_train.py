@@ -191,3 +191,22 @@ def test_same_seed_same_run(seg_phantom: Path, tmp_path: Path):
 def test_resume_keeps_the_runs_method(tiny_run: Path, seg_phantom: Path):
     with pytest.raises(ConfigError, match="was trained with method 'supervised'"):
         api.train(seg_phantom, out=tiny_run, method="mean_teacher", resume=True)
+
+
+def test_progress_lines_show_the_runs_monitor(capsys):
+    """The plain progress line shows the task's (or method's) monitor, not a fixed val/dice."""
+    from types import SimpleNamespace
+
+    from medssl.engine.progress import LineProgress
+
+    progress = LineProgress(every=1, monitor="val/auc")
+    trainer = SimpleNamespace(
+        global_step=2,
+        max_steps=4,
+        is_global_zero=True,
+        callback_metrics={"loss": torch.tensor(0.5), "val/auc": torch.tensor(0.9)},
+    )
+    progress.on_train_start(trainer, None)
+    progress.on_train_batch_end(trainer, None, None, None, 0)
+    line = capsys.readouterr().err
+    assert "val/auc 0.9000" in line and "loss 0.5000" in line and "dice" not in line

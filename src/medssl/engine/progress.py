@@ -9,10 +9,12 @@ import lightning as L
 
 
 class LineProgress(L.Callback):
-    """Print ``step N/M  loss  val/dice  it/s`` every ``every`` steps to stderr (rank 0 only)."""
+    """Print ``step N/M  loss  <monitor>  it/s`` every ``every`` steps to stderr (rank 0 only);
+    the monitor is the run's (segmentation: ``val/dice``), so the engine names no task's metric."""
 
-    def __init__(self, every: int = 50) -> None:
+    def __init__(self, every: int = 50, monitor: str | None = None) -> None:
         self.every = max(1, every)
+        self.keys = ("loss", monitor) if monitor else ("loss",)
         self._start = 0.0
         self._first_step = 0
 
@@ -25,7 +27,7 @@ class LineProgress(L.Callback):
             return
         metrics = trainer.callback_metrics
         parts = [f"step {step}/{trainer.max_steps}"]
-        for key in ("loss", "val/dice"):
+        for key in self.keys:
             if key in metrics:
                 parts.append(f"{key} {float(metrics[key]):.4f}")
         elapsed = time.perf_counter() - self._start

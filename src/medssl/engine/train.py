@@ -69,7 +69,9 @@ def build_trainer(
     ]
     interactive = sys.stdout.isatty()
     callbacks.append(
-        RichProgressBar() if interactive else LineProgress(cfg.train.val_every // 4 or 1)
+        RichProgressBar()
+        if interactive
+        else LineProgress(cfg.train.val_every // 4 or 1, monitor.name)
     )
     devices, nodes = cfg.train.devices, cfg.train.nodes
     return L.Trainer(
