@@ -14,6 +14,7 @@ import yaml
 from medssl.engine.config import RunConfig
 from medssl.errors import CheckpointError
 from medssl.report import build_report, plot_learning_curves, plot_overlay, plot_per_case
+from medssl.report import overlays as report_overlays
 from medssl.report import plots as report_plots
 
 CASES = ["case_003", "case_007", "case_011"]
@@ -192,7 +193,7 @@ def test_failing_plot_leaves_no_report(run: Path, monkeypatch: pytest.MonkeyPatc
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(report_plots, "plot_overlay", explode)
+    monkeypatch.setattr(report_overlays, "plot_overlay", explode)
     with pytest.raises(RuntimeError, match="plot failed"):
         build_report(run)
     assert not (run / "report.html").exists()

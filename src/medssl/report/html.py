@@ -20,7 +20,7 @@ import yaml
 from medssl.engine.task import get_task
 from medssl.errors import MedsslError
 from medssl.metrics.direction import has_direction, higher_is_better, worst_first
-from medssl.report import plots
+from medssl.report import overlays, plots
 from medssl.report.classification import plot_confusion, plot_roc
 from medssl.report.html_parts import (
     CSS,
@@ -336,7 +336,7 @@ class Page:
         metric, scores = self._first_per_case()
         for npz in npzs[:MAX_OVERLAYS]:
             try:
-                png = plots.plot_overlay(npz, self.plots_dir / f"overlay_{_safe(npz.stem)}.png")
+                png = overlays.plot_overlay(npz, self.plots_dir / f"overlay_{_safe(npz.stem)}.png")
             except MedsslError as err:
                 self.missing.append(str(err))
                 parts.append(_note(str(err)))
