@@ -74,9 +74,40 @@ class Task:
         """What the networks need to know about the data; stored in every checkpoint."""
         raise NotImplementedError
 
+    def image_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
+        """The facts about the images every task's ``dataset_info`` holds: channels, the
+        network's and the files' dimensions, whether spacing is known, the layout."""
+        from medssl.engine.profiles import data_dims
+
+        return {
+            "in_channels": dataset.num_channels,
+            "channel_names": dataset.channel_names,
+            "spatial_dims": cfg.data.spatial_dims,
+            "data_dims": data_dims(dataset),
+            "spacing_known": dataset.spacing_known,
+            "layout": dataset.layout,
+        }
+
     def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
-        """The case ids of each part (``labeled``, ``unlabeled``, ``val``), for ``split.json``."""
-        raise NotImplementedError
+        """The case ids of each part (``labeled``, ``unlabeled``, ``val``), for ``split.json``:
+        by default the labelled split ``--labeled`` and ``data.*`` ask for (the dataset's own
+        validation part when it has one)."""
+        from medssl.data.splits import make_split
+
+        return make_split(
+            dataset,
+            labeled=cfg.labeled,
+            seed=cfg.train.seed,
+            val_cases=cfg.data.val_cases,
+            order=cfg.data.labeled_order,
+            val_order=cfg.data.val_order,
+            labeled_ids=cfg.data.labeled_ids,
+        )
+
+    @staticmethod
+    def steps_per_epoch(cfg: RunConfig) -> int:
+        """Training steps between validations: a data module's epoch."""
+        return min(cfg.train.max_steps, cfg.train.val_every)
 
     def datamodule(
         self,

@@ -16,7 +16,6 @@ import lightning as L
 import numpy as np
 
 from medssl.data.dataset import Dataset, image_channels
-from medssl.data.splits import make_split
 from medssl.engine.config import RunConfig
 from medssl.engine.module import MethodModule
 from medssl.engine.task import Monitor, Task, register_task
@@ -89,15 +88,7 @@ class ClassificationTask(Task):
         column) when it has one, else a seeded ``data.val_cases`` share; test cases never
         train."""
         usable = dataset.subset([c.id for c in dataset.cases if c.meta.get("split") != "test"])
-        return make_split(
-            usable,
-            labeled=cfg.labeled,
-            seed=cfg.train.seed,
-            val_cases=cfg.data.val_cases,
-            order=cfg.data.labeled_order,
-            val_order=cfg.data.val_order,
-            labeled_ids=cfg.data.labeled_ids,
-        )
+        return super().make_split(usable, cfg)
 
     def datamodule(
         self,
@@ -107,7 +98,7 @@ class ClassificationTask(Task):
         info: dict[str, Any],
         method_cls: type[MethodModule],
     ) -> L.LightningDataModule:
-        steps = min(cfg.train.max_steps, cfg.train.val_every)
+        steps = self.steps_per_epoch(cfg)
         return ClassificationData(dataset, split, cfg.data, info, steps_per_epoch=steps)
 
     def evaluate(

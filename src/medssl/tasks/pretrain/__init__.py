@@ -21,7 +21,6 @@ from medssl.data.splits import make_pretrain_split
 from medssl.engine.config import RunConfig
 from medssl.engine.handoff import export_encoder
 from medssl.engine.module import MethodModule
-from medssl.engine.profiles import data_dims
 from medssl.engine.task import Monitor, Task, register_task
 from medssl.errors import ConfigError
 from medssl.tasks.pretrain.data import PretrainData
@@ -79,14 +78,7 @@ class PretrainTask(Task):
         return cfg
 
     def dataset_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
-        return {
-            "in_channels": dataset.num_channels,
-            "channel_names": dataset.channel_names,
-            "spatial_dims": cfg.data.spatial_dims,
-            "data_dims": data_dims(dataset),
-            "spacing_known": dataset.spacing_known,
-            "layout": dataset.layout,
-        }
+        return self.image_info(dataset, cfg)
 
     def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
         return make_pretrain_split(dataset, seed=cfg.train.seed, val_cases=cfg.data.val_cases)
@@ -99,7 +91,7 @@ class PretrainTask(Task):
         info: dict[str, Any],
         method_cls: type[MethodModule],
     ) -> L.LightningDataModule:
-        steps = min(cfg.train.max_steps, cfg.train.val_every)
+        steps = self.steps_per_epoch(cfg)
         return PretrainData(dataset, split, cfg.data, info, steps_per_epoch=steps)
 
     def after_fit(self, run_dir: Path, module: MethodModule) -> None:

@@ -11,10 +11,8 @@ from typing import Any
 import lightning as L
 
 from medssl.data.dataset import Dataset
-from medssl.data.splits import make_split
 from medssl.engine.config import RunConfig
 from medssl.engine.module import MethodModule
-from medssl.engine.profiles import data_dims
 from medssl.engine.task import Monitor, Task, register_task
 from medssl.errors import ConfigError
 from medssl.tasks.segmentation import inference
@@ -48,28 +46,7 @@ class SegmentationTask(Task):
                 f"{dataset.root}: label values {values} are not 0..K-1; "
                 "renumber them in dataset.json and the label maps"
             )
-        return {
-            "num_classes": len(values),
-            "class_names": names,
-            "in_channels": dataset.num_channels,
-            "channel_names": dataset.channel_names,
-            "spatial_dims": cfg.data.spatial_dims,
-            "data_dims": data_dims(dataset),
-            "spacing_known": dataset.spacing_known,
-            "layout": dataset.layout,
-        }
-
-    def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
-        """The labelled / unlabelled / validation case ids that ``cfg`` selects."""
-        return make_split(
-            dataset,
-            labeled=cfg.labeled,
-            seed=cfg.train.seed,
-            val_cases=cfg.data.val_cases,
-            order=cfg.data.labeled_order,
-            val_order=cfg.data.val_order,
-            labeled_ids=cfg.data.labeled_ids,
-        )
+        return {"num_classes": len(values), "class_names": names} | self.image_info(dataset, cfg)
 
     def datamodule(
         self,
@@ -85,7 +62,7 @@ class SegmentationTask(Task):
             cfg.data,
             info,
             use_unlabeled="unlabeled" in method_cls.streams,
-            steps_per_epoch=min(cfg.train.max_steps, cfg.train.val_every),
+            steps_per_epoch=self.steps_per_epoch(cfg),
         )
 
     def evaluate(
