@@ -20,12 +20,12 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from monai.data import CacheDataset, DataLoader
 from monai.data import Dataset as MonaiDataset
-from torch.utils.data import RandomSampler
 
 from medssl.data.dataset import Case, Dataset
 from medssl.data.transforms import classification_pipeline, intensity_kind
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
+from medssl.engine.loaders import task_loader
 
 IMAGE = "image"
 
@@ -96,18 +96,8 @@ class ClassificationData(L.LightningDataModule):
         """Training: ``steps_per_epoch`` batches drawn without replacement from the whole set
         (a fresh permutation each time; small sets are repeated), so that every case is seen
         however large the set (a set sorted by class, as PneumoniaMNIST's is, stays balanced)."""
-        sampler = None
-        if shuffle:
-            draws = self.steps_per_epoch * self.cfg.batch_size
-            sampler = RandomSampler(data, replacement=False, num_samples=draws)
-        return DataLoader(
-            data,
-            batch_size=self.cfg.batch_size,
-            sampler=sampler,
-            num_workers=self.cfg.num_workers,
-            persistent_workers=self.cfg.num_workers > 0,
-            drop_last=shuffle,
-        )
+        draws = self.steps_per_epoch * self.cfg.batch_size
+        return task_loader(data, self.cfg.batch_size, self.cfg.num_workers, shuffle, draws)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return plain_tensors(batch)

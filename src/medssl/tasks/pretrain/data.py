@@ -20,6 +20,7 @@ from medssl.data.dataset import Dataset
 from medssl.data.transforms import intensity_kind, load_and_normalise, patch_prefix, random_patches
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
+from medssl.engine.loaders import task_loader
 from medssl.tasks.segmentation.data import case_record, prefix_options
 
 
@@ -67,19 +68,9 @@ class PretrainData(L.LightningDataModule):
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
         # An epoch of steps x batch samples drawn from every image (a large unlabelled set is
-        # not cut to its first steps x batch images), each one once before any repeats.
-        sampler = None
-        if shuffle:
-            length = self.steps_per_epoch * self.cfg.batch_size
-            sampler = torch.utils.data.RandomSampler(data, num_samples=length)
-        return DataLoader(
-            data,
-            batch_size=self.cfg.batch_size,
-            sampler=sampler,
-            num_workers=self.cfg.num_workers,
-            persistent_workers=self.cfg.num_workers > 0,
-            drop_last=shuffle,
-        )
+        # not cut to its first steps x batch images).
+        draws = self.steps_per_epoch * self.cfg.batch_size
+        return task_loader(data, self.cfg.batch_size, self.cfg.num_workers, shuffle, draws)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return plain_tensors(batch)

@@ -26,6 +26,7 @@ from medssl.data.transforms import (
 )
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
+from medssl.engine.loaders import task_loader
 
 
 def prefix_options(cfg: DataConfig, info: dict[str, Any], intensity: str) -> dict[str, Any]:
@@ -126,14 +127,7 @@ class SegmentationData(L.LightningDataModule):
             self.val_set = self._dataset("val", True, Compose(self.prefix(True)))
 
     def _loader(self, data, batch: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            data,
-            batch_size=batch,
-            shuffle=shuffle,
-            num_workers=self.cfg.num_workers,
-            persistent_workers=self.cfg.num_workers > 0,
-            drop_last=shuffle,
-        )
+        return task_loader(data, batch, self.cfg.num_workers, train=shuffle)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # MetaTensor bookkeeping slows every op and is not needed past the pipeline.
