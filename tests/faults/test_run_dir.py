@@ -135,15 +135,19 @@ def test_killed_force_keeps_the_old_run_aside_until_replaced(seg_phantom: Path, 
     assert str(kept) in line, line
 
 
-def test_demo_force_refuses_a_folder_that_is_not_a_demo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    from medssl.demo import run_demo
+@pytest.fixture
+def demo_must_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails the test if the demo goes on to make its phantom after a refused --force."""
 
     def no_demo(*args, **kwargs):
         raise AssertionError("the demo went on after --force into a foreign folder")
 
     monkeypatch.setattr("medssl.data.phantom.make_phantom", no_demo)
+
+
+def test_demo_force_refuses_a_folder_that_is_not_a_demo(tmp_path: Path, demo_must_not_run):
+    from medssl.demo import run_demo
+
     out = tmp_path / "work"
     out.mkdir()
     (out / "thesis.txt").write_text(THESIS)
@@ -156,15 +160,9 @@ def test_demo_force_refuses_a_folder_that_is_not_a_demo(
     assert snapshot(out) == before
 
 
-def test_demo_force_refuses_a_demo_name_that_is_not_a_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_demo_force_refuses_a_demo_name_that_is_not_a_run(tmp_path: Path, demo_must_not_run):
     from medssl.demo import run_demo
 
-    def no_demo(*args, **kwargs):
-        raise AssertionError("the demo went on after --force into a foreign folder")
-
-    monkeypatch.setattr("medssl.data.phantom.make_phantom", no_demo)
     out = tmp_path / "work"
     (out / "supervised").mkdir(parents=True)
     (out / "supervised" / "thesis.txt").write_text(THESIS)
