@@ -35,9 +35,10 @@ TINY_SEG_CONFIG = {
         "batch_size": 1,
         "unlabeled_batch_size": 1,
         "val_cases": 1,
+        "sw_batch_size": 2,
     },
     "net": {"channels": [8, 16, 32], "num_res_units": 0},
-    "train": {"val_every": 2, "log_every": 1, "sw_batch_size": 2},
+    "train": {"val_every": 2, "log_every": 1},
 }
 
 

@@ -23,7 +23,7 @@ DEMO_STEPS = 1000
 DEMO_CONFIG = {
     "data": {"patch_size": [48, 48, 32], "batch_size": 2, "val_cases": 4},
     "net": {"channels": [16, 32, 64, 128], "num_res_units": 1},
-    "train": {"val_every": 250, "sw_batch_size": 4},
+    "train": {"val_every": 250},
 }
 
 

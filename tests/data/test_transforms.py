@@ -12,15 +12,24 @@ from monai.transforms import Compose
 
 from medssl.data.io import read_image, read_landmarks, read_npz
 from medssl.data.transforms import (
-    EdgePromptd,
     classification_pipeline,
-    edge_magnitude,
     intensity_kind,
     landmark_pipeline,
     load_and_normalise,
     patch_prefix,
     random_patches,
 )
+
+
+def test_minmax_is_the_ssl4mis_acdc_scaling(shared_data: Path):
+    """Per volume to [0, 1]: the shared ACDC levels k / K become the source h5's k / K."""
+    path = shared_data / "acdc" / "imagesTr" / "acdc_patient002_frame01_0000.nii.gz"
+    out = Compose(load_and_normalise(False, intensity="minmax"))({"image": str(path)})["image"]
+    levels = read_image(path).array.astype(np.float32)
+    expected = (levels - levels.min()) / (levels.max() - levels.min())
+    assert float(out.min()) == 0.0 and float(out.max()) == 1.0
+    assert np.allclose(np.sort(out.numpy().ravel()), np.sort(expected.ravel()), atol=1e-6)
+    assert np.isclose(float(out.mean()), float(expected.mean()), atol=1e-6)
 
 
 def test_ct_window_maps_hu_to_unit_range(shared_data: Path):
@@ -129,56 +138,6 @@ def test_prefix_is_invertible_metadata(shared_data: Path, kind: str):
     path = shared_data / "smoke" / "totalseg_examples" / "example_mr_sm.nii.gz"
     out = Compose(load_and_normalise(False, intensity=kind))({"image": str(path)})["image"]
     assert out.applied_operations  # Orientationd was recorded, so Invertd can undo it
-
-
-def _step_image(axis: int, channels: int = 1) -> MetaTensor:
-    """(C, 16, 16, 8) zeros with ones past the middle of ``axis``."""
-    image = torch.zeros(channels, 16, 16, 8)
-    index = [slice(None)] * 4
-    index[axis + 1] = slice(image.shape[axis + 1] // 2, None)
-    image[tuple(index)] = 1.0
-    return MetaTensor(image, affine=torch.diag(torch.tensor([1.5, 1.5, 2.0, 1.0])))
-
-
-def test_edge_prompt_appends_the_edges_as_channels():
-    image = _step_image(axis=0, channels=2)
-    image[1] *= 0.0  # the second channel is flat
-    out = EdgePromptd("image")({"image": image})["image"]
-    assert isinstance(out, MetaTensor) and out.shape == (4, 16, 16, 8)
-    assert torch.equal(out[:2], image)  # first C channels: the image, untouched
-    assert torch.equal(out.affine, image.affine)  # the image's metadata
-    edges = out[2]
-    assert edges[7:9].min() == 1.0  # the step, at full scale
-    assert edges[:6].abs().max() == 0.0 and edges[10:].abs().max() == 0.0  # flat either side
-    assert out[3].abs().max() == 0.0  # a flat channel has no edges
-
-
-def test_edge_prompt_scale_is_not_set_by_a_few_outliers():
-    image = torch.zeros(1, 32, 32, 16)
-    image[:, 16:] = 1.0
-    image[0, 4, 4, 4] = 100.0  # one bright voxel far from the step
-    edges = edge_magnitude(image)
-    assert edges[0, 15:17, 10:30].min() == 1.0 and edges.max() == 1.0
-
-
-def test_edge_prompt_in_plane_ignores_the_slice_axis():
-    across_slices = _step_image(axis=2)
-    assert edge_magnitude(across_slices, in_plane=False).max() == 1.0
-    assert edge_magnitude(across_slices, in_plane=True).abs().max() == 0.0
-    within_slices = _step_image(axis=1)
-    per_slice = edge_magnitude(within_slices, in_plane=True)
-    one_slice = edge_magnitude(within_slices[..., 0])  # the same 2D edges on every slice
-    assert torch.allclose(per_slice, one_slice.unsqueeze(-1).expand_as(per_slice))
-
-
-def test_edge_prompt_in_the_pipeline(shared_data: Path):
-    path = shared_data / "smoke" / "totalseg_examples" / "example_mr_sm.nii.gz"
-    plain = Compose(load_and_normalise(False, intensity="mri"))({"image": str(path)})["image"]
-    pre = Compose(load_and_normalise(False, intensity="mri", edge_prompt=True))
-    out = pre({"image": str(path)})["image"]
-    assert out.shape == (2, *plain.shape[1:])
-    assert torch.equal(out[:1], plain) and 0.0 <= out[1].min() and out[1].max() == 1.0
-    assert out.applied_operations  # still invertible
 
 
 @pytest.mark.parametrize(("kind", "dims"), [("rot_flip", 3), ("affine", 2), ("affine", 3)])

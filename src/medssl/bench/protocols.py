@@ -228,8 +228,7 @@ ADRENAL3D = register(
                 "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},
             },
             "cpu": {  # ResNet-10 with a stride-2 stem: a 3D ResNet-18 is ~10 s a step on 2 cores
-                "net": {"name": "resnet10"},
-                "method_config": {"net_options": {"resnet10": {"conv1_t_stride": 2}}},
+                "net": {"name": "resnet10", "options": {"conv1_t_stride": 2}},
                 "data": {"patch_size": [28, 28, 28], "batch_size": 16, "augment": False},
                 "train": {"max_steps": 300, "val_every": 100},
                 "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from monai import transforms as mt
 from monai.data import MetaTensor, get_track_meta, set_track_meta
 from monai.utils import ImageMetaKey, ensure_tuple
 
+from medssl.data.derived import DerivedChannelsd
 from medssl.data.io import MedsslReader
 
 IMAGE, LABEL = "image", "label"
@@ -65,58 +65,9 @@ def normalise(kind: str, keys: Sequence[str], ct_window: tuple[float, float]) ->
         return [mt.ScaleIntensityRanged(keys, a_min=lo, a_max=hi, b_min=0.0, b_max=1.0, clip=True)]
     if kind == "mri":
         return [mt.NormalizeIntensityd(keys, channel_wise=True)]
+    if kind == "minmax":  # per image and channel to [0, 1] (SSL4MIS's ACDC preprocessing)
+        return [mt.ScaleIntensityd(keys, minv=0.0, maxv=1.0, channel_wise=True)]
     return []
-
-
-def edge_magnitude(image: torch.Tensor, in_plane: bool = False) -> torch.Tensor:
-    """Sobel gradient magnitude of each channel of ``(C, *spatial)``, scaled to [0, 1] per channel
-    by its 99.5th percentile (values above it clip to 1).
-
-    ``in_plane``: gradients along the first two spatial axes of each slice of a 3D volume only
-    (a 2D network on 3D volumes sees each slice's own edges). A flat image gives zeros.
-    """
-    plain = image.as_tensor() if hasattr(image, "as_tensor") else torch.as_tensor(image)
-    plain = plain.float()
-    sobel = mt.SobelGradients(padding_mode="replicate")  # replicate: axes of size 1 are fine
-    if in_plane and plain.ndim == 4:
-        c, h, w, depth = plain.shape
-        slices = plain.permute(0, 3, 1, 2).reshape(c * depth, h, w)
-        grads = sobel(slices).reshape(2, c * depth, h, w)
-        magnitude = grads.pow(2).sum(0).sqrt().reshape(c, depth, h, w).permute(0, 2, 3, 1)
-    else:
-        axes = plain.ndim - 1
-        magnitude = sobel(plain).reshape(axes, *plain.shape).pow(2).sum(0).sqrt()
-    peak = _robust_peak(magnitude.flatten(1)).view(-1, *([1] * (plain.ndim - 1)))
-    return (magnitude / peak).clamp(0.0, 1.0)
-
-
-def _robust_peak(values: torch.Tensor, quantile: float = 0.995) -> torch.Tensor:
-    """Per-row 99.5th percentile (the maximum where that is 0): a few outlier voxels do not
-    squash every other edge towards zero."""
-    k = max(1, math.ceil(quantile * values.shape[1]))
-    high = values.kthvalue(k, dim=1).values
-    return torch.where(high > 0, high, values.amax(1)).clamp_min(1e-6)
-
-
-class EdgePromptd(mt.MapTransform):
-    """Append an edge-enhanced copy of the image as extra channels: ``(C, ...) -> (2C, ...)``.
-
-    KP-Net's image prompt. Added to the deterministic prefix, so patches, augmentation, caching,
-    sliding windows and Invertd treat it as more channels of the same image (its metadata is
-    the image's).
-    """
-
-    def __init__(self, keys: Sequence[str] | str = IMAGE, in_plane: bool = False) -> None:
-        super().__init__(keys)
-        self.in_plane = in_plane
-
-    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            image = d[key]
-            edges = edge_magnitude(image, self.in_plane).to(image.dtype)
-            d[key] = torch.cat([image, edges], dim=0)
-        return d
 
 
 def load_and_normalise(
@@ -125,14 +76,15 @@ def load_and_normalise(
     target_spacing: Sequence[float] | None = None,
     ct_window: tuple[float, float] = (-175.0, 250.0),
     data_dims: int = 3,
-    edge_prompt: bool = False,
+    derived_channels: Sequence[str] = (),
     network_dims: int | None = None,
     slice_size: Sequence[int] | None = None,
 ) -> list:
     """The deterministic, invertible prefix shared by training, validation and inference.
 
-    ``edge_prompt``: append the edge-enhanced image as extra channels (:class:`EdgePromptd`),
-    in-plane when a 2D network (``network_dims`` 2) reads 3D volumes. ``slice_size``: resize
+    ``derived_channels``: append these derivations of the image as extra channels
+    (:mod:`medssl.data.derived`; KP-Net's ``edge``), in-plane when a 2D network
+    (``network_dims`` 2) reads 3D volumes. ``slice_size``: resize
     every slice (the first two axes) to this size and keep the slice count, as SSL4MIS zooms each
     ACDC slice to 256x256: when the spacing is unknown, the field of view is the scale that
     matches across scanners.
@@ -150,8 +102,9 @@ def load_and_normalise(
     if slice_size:
         steps.append(resize_slices(keys, slice_size, data_dims))
     steps += normalise(intensity, [IMAGE], ct_window)
-    if edge_prompt:
-        steps.append(EdgePromptd(IMAGE, in_plane=data_dims == 3 and network_dims == 2))
+    if derived_channels:
+        in_plane = data_dims == 3 and network_dims == 2
+        steps.append(DerivedChannelsd(IMAGE, derived_channels, in_plane=in_plane))
     steps.append(mt.EnsureTyped(keys, track_meta=True))
     return steps
 
@@ -286,8 +239,10 @@ def classification_pipeline(
     intensity: str = "mri",
     ct_window: tuple[float, float] = (-175.0, 250.0),
     augment: bool = False,
+    derived_channels: Sequence[str] = (),
 ) -> mt.Compose:
-    """Whole-image classification: load (or take a MedMNIST array), normalise, resize, augment.
+    """Whole-image classification: load (or take a MedMNIST array), normalise, resize, add the
+    derived channels, augment.
 
     In-memory arrays (MedMNIST, uint8 without a channel axis) are scaled to [0, 1]; files follow
     the CT window / z-score rule of segmentation.
@@ -301,6 +256,8 @@ def classification_pipeline(
         steps = [LoadMedImaged([IMAGE]), mt.EnsureChannelFirstd(IMAGE)]
         steps += normalise(intensity, [IMAGE], ct_window)
     steps.append(mt.Resized(IMAGE, spatial_size=list(size), mode="area"))
+    if derived_channels:
+        steps.append(DerivedChannelsd(IMAGE, derived_channels, in_plane=False))
     if augment:
         dims = len(size)
         steps += [mt.RandFlipd(IMAGE, prob=0.5, spatial_axis=a) for a in range(dims)]

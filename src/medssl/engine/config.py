@@ -9,14 +9,14 @@ directory always says exactly what was trained.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveInt,
+    SerializeAsAny,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,29 +30,49 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    """How cases become network inputs."""
+    """How cases become network inputs: the settings every task shares.
+
+    A task with more (segmentation: patches around foreground, sliding windows) subclasses this
+    and names the subclass as its ``Task.data_config``; ``RunConfig`` validates ``data`` with it.
+    """
 
     spatial_dims: int | None = None  # network dims: 2 (slices of 3D volumes) or 3; None = dataset's
     patch_size: list[int] | None = None  # None = profile default, clipped to the image size
     # resample to this spacing (mm); None keeps the grid, a value <= 0 keeps that axis's spacing
     target_spacing: list[float] | None = None
-    # resize every slice's first two axes to (H, W), keeping the slice count (SSL4MIS on ACDC)
-    slice_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
-    intensity: Literal["auto", "ct", "mri", "none"] = "auto"
+    # auto: CT window for CT, else per-channel z-score; minmax: per image to [0, 1] (SSL4MIS)
+    intensity: Literal["auto", "ct", "mri", "minmax", "none"] = "auto"
     ct_window: tuple[float, float] = (-175.0, 250.0)  # HU window (VoCo / Swin-UNETR default)
-    batch_size: int = 2  # labelled patches per step
-    unlabeled_batch_size: int = 2  # unlabelled patches per step (semi-supervised methods)
-    foreground_ratio: float = 0.33  # share of patches centred on foreground (nnU-Net: 1/3)
+    batch_size: int = 2  # images (patches) per step
     augment: bool = True
-    # auto: "affine" for 2D networks (SSL4MIS: rot90/flip + rotation), "rot_flip" for 3D (UA-MT)
-    spatial_augment: Literal["auto", "flip", "rot_flip", "affine"] = "auto"
-    edge_prompt: bool = False  # append an edge-enhanced copy of the image as channels (KP-Net)
+    # images derived from the image and appended as channels (medssl.data.derived): edge, histeq
+    derived_channels: list[str] = Field(default_factory=list)
     cache: bool = True  # MONAI CacheDataset for the deterministic part of the pipeline
     num_workers: int = 0
     val_cases: int | float = 0.2  # cases held out for validation when the dataset has no val split
     labeled_order: Literal["seeded", "first"] = "seeded"  # "first": the first N cases (UA-MT)
     val_order: Literal["seeded", "last"] = "seeded"  # "last": the last val_cases in list order
     labeled_ids: list[str] | None = None  # an explicit labelled list instead of --labeled N
+
+    @model_validator(mode="before")
+    @classmethod
+    def _edge_prompt(cls, values: Any) -> Any:
+        """``edge_prompt: true`` (configs before derived channels) is ``derived_channels:
+        [edge]``."""
+        if isinstance(values, dict) and "edge_prompt" in values:
+            values = dict(values)
+            derived = list(values.get("derived_channels") or [])
+            if values.pop("edge_prompt") and "edge" not in derived:
+                derived.insert(0, "edge")
+            values["derived_channels"] = derived
+        return values
+
+    @field_validator("derived_channels")
+    @classmethod
+    def _known_derivations(cls, names: list[str]) -> list[str]:
+        from medssl.data.derived import check_derived
+
+        return check_derived(names)
 
 
 class NetConfig(_Strict):
@@ -95,8 +115,6 @@ class TrainConfig(_Strict):
     logger: Literal["csv", "tensorboard", "mlflow"] = "csv"
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     seed: int = 0
-    sw_overlap: float = 0.25  # sliding-window overlap at validation / inference
-    sw_batch_size: int = 4
     log_every: int = 10
 
 
@@ -108,7 +126,8 @@ class RunConfig(_Strict):
     labeled: int | float | None = None  # N cases or a fraction; None = every labelled case
     profile: Literal["cpu", "gpu"] = "cpu"
     init: str | None = None  # weights or run to initialise from
-    data: DataConfig = Field(default_factory=DataConfig)
+    # validated with the task's own data config class (Task.data_config)
+    data: SerializeAsAny[DataConfig] = Field(default_factory=DataConfig)
     net: NetConfig = Field(default_factory=NetConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     # per-optimiser overrides of ``optim`` for methods with several (by the names they declare)
@@ -116,16 +135,42 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     method_config: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("task")
+    @model_validator(mode="before")
     @classmethod
-    def _registered_task(cls, name: str) -> str:
+    def _task_data(cls, values: Any) -> Any:
+        """The task's ``data`` settings, read with its own class, after the task has upgraded
+        keys that configs of earlier versions wrote elsewhere."""
+        if not isinstance(values, dict) or not isinstance(values.get("task"), str):
+            return values
         from medssl.engine.task import get_task  # the plugins import this module
 
-        get_task(name)  # "unknown task ...; did you mean ..." for anything not registered
-        return name
+        task = get_task(values["task"])  # "unknown task ...; did you mean ..."
+        values = task.upgrade_config(dict(values))
+        data = values.get("data", {})
+        if not isinstance(data, task.data_config):
+            data = data.model_dump() if isinstance(data, DataConfig) else data
+            try:
+                values["data"] = task.data_config.model_validate(data)
+            except ValidationError as err:  # report the keys as ``data.<key>``
+                raise _under("data", err) from None
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def _under(prefix: str, err: ValidationError) -> ValidationError:
+    """``err`` with every error's location moved under ``prefix``."""
+    errors = [
+        {
+            "type": e["type"],
+            "loc": (prefix, *e["loc"]),
+            "input": e["input"],
+            "ctx": e.get("ctx", {}),
+        }
+        for e in err.errors()
+    ]
+    return ValidationError.from_exception_data(err.title, errors)  # type: ignore[arg-type]
 
 
 def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +208,11 @@ def build_config(values: dict[str, Any], source: str = "config") -> RunConfig:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"{source}: {loc!r} is not a setting of the {values.get('task')} task; "
+                "remove it from --config or the flags (docs/guide.md lists the settings)"
+            ) from None
         raise ConfigError(
             f"{source}: invalid value for {loc!r}: {first['msg']}; fix it in --config or the flags"
         ) from None

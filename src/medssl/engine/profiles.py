@@ -30,6 +30,15 @@ def data_dims(dataset: Dataset) -> int:
     return read_header(first.images[0]).spatial_dims
 
 
+def for_network(defaults: dict[str, Any], chosen: str | None) -> dict[str, Any]:
+    """``defaults`` without their ``net.options`` when the user chose another network: options
+    are written for one network (a ResNet stem stride means nothing to a DenseNet)."""
+    net = defaults.get("net") or {}
+    if "options" not in net or chosen is None or chosen == net.get("name"):
+        return defaults
+    return {**defaults, "net": {k: v for k, v in net.items() if k != "options"}}
+
+
 def resolve_config(
     *,
     task: str,
@@ -44,9 +53,10 @@ def resolve_config(
     plugin = get_task(task)
     requested_dims = (file_values.get("data") or {}).get("spatial_dims")
     dims = plugin.network_dims(dataset, requested_dims)
+    chosen = ((deep_update(file_values, flag_values)).get("net") or {}).get("name")
     layers: dict[str, Any] = {"task": task, "profile": profile}
-    layers = deep_update(layers, plugin.profile_defaults(profile, dims))
-    layers = deep_update(layers, getattr(method_cls, "default_overrides", {}))
+    layers = deep_update(layers, for_network(plugin.profile_defaults(profile, dims), chosen))
+    layers = deep_update(layers, for_network(getattr(method_cls, "default_overrides", {}), chosen))
     layers = deep_update(layers, file_values)
     layers = deep_update(layers, flag_values)
     layers = deep_update(layers, {"data": {"spatial_dims": dims}})

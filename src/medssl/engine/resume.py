@@ -17,6 +17,7 @@ from medssl.data.dataset import Dataset
 from medssl.engine.checkpoint import load_checkpoint
 from medssl.engine.config import deep_update
 from medssl.engine.run import CKPT_DIR, read_run
+from medssl.engine.task import get_task
 from medssl.errors import CheckpointError, ConfigError, file_error
 
 # Keys a resume may change: how long and how the run goes on, not what it trains.
@@ -29,8 +30,8 @@ RESUMABLE = frozenset(
         "train.precision",
         "train.accelerator",
         "train.log_every",
-        "train.sw_overlap",
-        "train.sw_batch_size",
+        "data.sw_overlap",
+        "data.sw_batch_size",
         "data.num_workers",
         "data_dir",  # a moved dataset (the old folder is gone); its cases must match the split
     }
@@ -59,6 +60,9 @@ def resumed_values(
     checkpoint cannot continue from."""
     saved, _ = read_run(run_dir)
     check_same_data(run_dir, saved.get("data_dir"), flag_values.get("data_dir"))
+    if isinstance(saved.get("task"), str):  # keys of older versions where they live now
+        task = get_task(saved["task"])
+        saved, file_values = task.upgrade_config(saved), task.upgrade_config(file_values)
     merged = deep_update(deep_update(saved, file_values), flag_values)
     before, after = flatten(saved), flatten(merged)
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from medssl.engine.config import DataConfig
 from medssl.registry import Registry
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Task:
     """
 
     name: ClassVar[str] = ""
+    #: the ``data`` settings of this task (a subclass of DataConfig adds the task's own)
+    data_config: ClassVar[type[DataConfig]] = DataConfig
     monitor: ClassVar[Monitor] = Monitor("val/loss", "min")
     #: the metric columns a bench table of this task shows, in order
     bench_metrics: ClassVar[tuple[str, ...]] = ()
@@ -51,6 +54,11 @@ class Task:
     report_sections: ClassVar[tuple[str, ...]] = ()
 
     # -- configuration ------------------------------------------------------------------------
+    def upgrade_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A config mapping with keys that earlier versions wrote elsewhere moved to where they
+        live now, so that old run folders resume and old ``--config`` files keep working."""
+        return values
+
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
         """The dataset at ``root`` as this task reads it (pretraining: its unlabelled view)."""
         from medssl.data.layouts import load_dataset

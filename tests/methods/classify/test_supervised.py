@@ -22,8 +22,7 @@ TINY_2D = {
 # a small, fast 3D classifier: ResNet-10 with a stride-2 stem on 20^3 inputs
 TINY_3D = {
     "data": {"batch_size": 6, "patch_size": [20, 20, 20]},
-    "net": {"name": "resnet10"},
-    "method_config": {"net_options": {"resnet10": {"conv1_t_stride": 2}}},
+    "net": {"name": "resnet10", "options": {"conv1_t_stride": 2}},
     "train": {"val_every": 4, "log_every": 1},
 }
 

@@ -32,7 +32,7 @@ def _module(dims: int, **method_config) -> KPNetMethod:
         "task": "segmentation",
         "method": "kpnet",
         "net": {"channels": [4, 8, 16], "num_res_units": 0},
-        "data": {"patch_size": [16] * dims, "edge_prompt": True},
+        "data": {"patch_size": [16] * dims, "derived_channels": ["edge"]},
         "train": {"max_steps": 10},
         "method_config": method_config,
     }
@@ -116,10 +116,20 @@ def test_a_checkpoint_needs_no_text_encoder_but_training_does(monkeypatch):
         assert torch.equal(trained.predict_logits(x[:1]), elsewhere.predict_logits(x[:1]))
 
 
-def test_the_edge_prompt_cannot_be_turned_off():
-    cfg = {"task": "segmentation", "method": "kpnet", "data": {"patch_size": [16, 16]}}
+@pytest.mark.parametrize("derived", [[], ["histeq"], ["edge", "histeq"]])
+def test_the_edge_prompt_cannot_be_turned_off_or_joined(derived: list[str]):
+    data = {"patch_size": [16, 16], "derived_channels": derived}
+    cfg = {"task": "segmentation", "method": "kpnet", "data": data}
     cfg["method_config"] = {"text_encoder": "learned"}
-    with pytest.raises(ConfigError, match="edge_prompt"):
+    with pytest.raises(ConfigError, match=r"derived_channels: \[edge\]"):
+        KPNetMethod(cfg, {**INFO, "spatial_dims": 2})
+
+
+def test_kpnet_refuses_network_options():
+    data = {"patch_size": [16, 16], "derived_channels": ["edge"]}
+    cfg = {"task": "segmentation", "method": "kpnet", "data": data}
+    cfg |= {"method_config": {"text_encoder": "learned"}, "net": {"options": {"dropout": 0.1}}}
+    with pytest.raises(ConfigError, match="net.options"):
         KPNetMethod(cfg, {**INFO, "spatial_dims": 2})
 
 
@@ -129,7 +139,7 @@ def test_a_kpnet_run_records_its_text_encoder_and_its_checkpoint_evaluates(
     run = train_tiny(seg_phantom, tmp_path / "run", 2, method="kpnet")
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["method_config"]["text_encoder"] == resolve_text_encoder("auto")
-    assert saved["data"]["edge_prompt"] is True
+    assert saved["data"]["derived_channels"] == ["edge"]
     result = api.evaluate(run, seg_phantom, only="val")
     assert result["method"] == "kpnet" and result["cases"] == 1
     assert 0.0 <= result["mean"]["dice"] <= 1.0 and not math.isnan(result["mean"]["dice"])

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
+from medssl.data.derived import input_channels
 from medssl.engine.module import MethodConfig, MethodModule
 from medssl.errors import ConfigError
 from medssl.metrics.classification import classification_metrics
@@ -44,11 +44,6 @@ class ClassificationConfig(MethodConfig):
     #: the networks' 3x3 stride-1 stem without max pool (MedMNIST's 28 x 28 images); ``None``:
     #: on for 2D inputs of at most 64 pixels a side
     small_input: bool | None = None
-    #: further options per network name (``medssl.nets.factory.net_options``), applied when
-    #: that network is built, e.g. ``{"resnet10": {"conv1_t_stride": 2}}`` (the cpu 3D
-    #: profile's cheaper stem; another ``net.name`` is unaffected). The run's ``net`` config
-    #: has no options field, so they live here.
-    net_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class ClassificationMethod(MethodModule):
@@ -82,9 +77,11 @@ class ClassificationMethod(MethodModule):
         return create_net(
             net.name,
             self.spatial_dims,
-            int(self.dataset_info["in_channels"]),
+            input_channels(
+                int(self.dataset_info["in_channels"]), self.run_config.data.derived_channels
+            ),
             self.num_classes,
-            options={"small_input": self.small_input(), **self.hp.net_options.get(net.name, {})},
+            options={"small_input": self.small_input(), **net.options},
             channels=net.channels,
             strides=net.strides,
             num_res_units=net.num_res_units,

@@ -15,6 +15,7 @@ from monai.metrics import compute_dice
 from monai.networks.utils import one_hot
 from torch import nn
 
+from medssl.data.derived import input_channels
 from medssl.engine.module import MethodModule
 from medssl.losses.segmentation import dice_ce_loss
 from medssl.nets.factory import net_from_config
@@ -39,7 +40,9 @@ class SegmentationMethod(MethodModule):
 
     def build_net(self) -> nn.Module:
         """The family's network, built from ``run_config.net`` by the factory."""
-        channels = int(self.dataset_info["in_channels"])
+        channels = input_channels(
+            int(self.dataset_info["in_channels"]), self.run_config.data.derived_channels
+        )
         return net_from_config(self.run_config.net, self.spatial_dims, channels, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,25 +57,25 @@ class SegmentationMethod(MethodModule):
     def predict_logits(self, image: torch.Tensor) -> torch.Tensor:
         """Logits (1, K, *spatial) for one whole preprocessed image (1, C, *spatial)."""
         net = self.inference_net()
-        train = self.run_config.train
+        data = self.run_config.data  # the segmentation task's data settings
         if self.spatial_dims == 2 and image.ndim == 5:
             # 2D network on a 3D volume: the depth axis becomes the batch.
             slices = image[0].permute(3, 0, 1, 2)  # (D, C, H, W)
             logits = sliding_window_inference(
                 slices,
                 self.patch_size,
-                train.sw_batch_size,
+                data.sw_batch_size,
                 net,
-                overlap=train.sw_overlap,
+                overlap=data.sw_overlap,
                 mode="gaussian",
             )
             return logits.permute(1, 2, 3, 0).unsqueeze(0)
         return sliding_window_inference(
             image,
             self.patch_size,
-            train.sw_batch_size,
+            data.sw_batch_size,
             net,
-            overlap=train.sw_overlap,
+            overlap=data.sw_overlap,
             mode="gaussian",
         )
 

@@ -7,9 +7,10 @@ embedded by a frozen text encoder and joined with the bottleneck tokens by the T
 two decoders, transposed convolution vs trilinear (2D: bilinear) upsampling.
 
 - Image prompt: the Sobel gradient magnitude of the normalised image, scaled to [0, 1], which
-  the data pipeline appends as channels (``data.edge_prompt``, on for this method; in-plane for
-  a 2D network on 3D volumes). The official loader reads a precomputed edge image from disk
-  (``data_LHY_image.nii.gz``, a commented alternative ``data_sobel_image``).
+  the data pipeline appends as channels (``data.derived_channels: [edge]``, this method's
+  default; in-plane for a 2D network on 3D volumes). The official loader reads a precomputed
+  edge image from disk (``data_LHY_image.nii.gz``, a commented alternative
+  ``data_sobel_image``).
 - Text encoder: the official code runs Bio_ClinicalBERT (768-d pooled output) from a local
   folder; medssl uses a frozen encoder that ships inside a PyPI wheel and runs offline
   (``wordllama``, 256-d, L2-normalised; ``pip install 'medssl[text]'``) or, when none is
@@ -86,7 +87,7 @@ class MeanOfDecoders(nn.Module):
 @register_method("kpnet")
 class KPNetMethod(SemiSupervisedMethod):
     Config = KPNetConfig
-    default_overrides = {"data": {"edge_prompt": True}}
+    default_overrides = {"data": {"derived_channels": ["edge"]}}
 
     @classmethod
     def finalize_config(cls, cfg: RunConfig) -> RunConfig:
@@ -96,9 +97,18 @@ class KPNetMethod(SemiSupervisedMethod):
         return cfg
 
     def build_net(self) -> nn.Module:
-        if not self.run_config.data.edge_prompt:
-            raise ConfigError("kpnet needs its edge prompt: set data.edge_prompt: true")
+        derived = list(self.run_config.data.derived_channels)
+        if derived != ["edge"]:
+            raise ConfigError(
+                f"kpnet reads the image and its edge prompt only, not derived channels {derived}; "
+                "set data.derived_channels: [edge]"
+            )
         net, info = self.run_config.net, self.dataset_info
+        if net.options:
+            raise ConfigError(
+                f"net.options {sorted(net.options)}: kpnet trains its own two-encoder network, "
+                "which takes only the shared net settings; remove net.options"
+            )
         if self.hp.text_encoder == "auto":
             raise ConfigError(
                 "kpnet: text_encoder 'auto' is resolved with the run config (finalize_config); "

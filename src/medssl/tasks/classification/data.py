@@ -36,7 +36,9 @@ def pipeline(info: dict[str, Any], data: DataConfig, augment: bool = False) -> m
     from_array = info.get("source") == "array"
     kind = intensity_kind(info.get("channel_names") or {}, data.intensity)
     size = info["image_size"]
-    steps = classification_pipeline(size, from_array, kind, data.ct_window, augment)
+    steps = classification_pipeline(
+        size, from_array, kind, data.ct_window, augment, data.derived_channels
+    )
     if from_array and int(info["in_channels"]) > 1:  # RGB MedMNIST: channel axis last
         steps.transforms = (
             mt.EnsureChannelFirstd(IMAGE, channel_dim=-1),

@@ -46,8 +46,7 @@ CLASSIFICATION_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
         "data": {"patch_size": [28, 28, 28], "batch_size": 16, "augment": False},
         "train": {"max_steps": 300, "val_every": 100, "precision": "32"},
         # a 3D ResNet-18 at 28^3 takes about 10 s a step on two cores: ResNet-10, stride-2 stem
-        "net": {"name": "resnet10"},
-        "method_config": {"net_options": {"resnet10": {"conv1_t_stride": 2}}},
+        "net": {"name": "resnet10", "options": {"conv1_t_stride": 2}},
         "optim": ADAM,
     },
 }

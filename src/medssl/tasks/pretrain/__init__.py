@@ -24,6 +24,7 @@ from medssl.engine.module import MethodModule
 from medssl.engine.task import Monitor, Task, register_task
 from medssl.errors import ConfigError
 from medssl.tasks.pretrain.data import PretrainData
+from medssl.tasks.segmentation.config import PatchDataConfig
 from medssl.tasks.segmentation.profiles import fit_patch, network_dims
 
 PRETRAIN_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
@@ -57,6 +58,7 @@ PRETRAIN_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
 @register_task
 class PretrainTask(Task):
     name = "pretrain"
+    data_config = PatchDataConfig
     monitor = Monitor("val/pretext_loss", "min")
     bench_metrics = ("pretext_loss",)
 
@@ -104,6 +106,7 @@ class PretrainTask(Task):
             method=cfg.method,
             intensity=cfg.data.intensity,
             target_spacing=cfg.data.target_spacing,
+            derived_channels=list(cfg.data.derived_channels),
             channels=cfg.net.channels,
             strides=cfg.net.strides,
             network_config=cfg.net.name,

@@ -19,8 +19,8 @@ from monai.data import Dataset as MonaiDataset
 from medssl.data.dataset import Dataset
 from medssl.data.transforms import intensity_kind, load_and_normalise, patch_prefix, random_patches
 from medssl.engine.checkpoint import plain_tensors
-from medssl.engine.config import DataConfig
 from medssl.engine.loaders import task_loader
+from medssl.tasks.segmentation.config import PatchDataConfig
 from medssl.tasks.segmentation.data import case_record, prefix_options
 
 
@@ -29,7 +29,7 @@ class PretrainData(L.LightningDataModule):
         self,
         dataset: Dataset,
         split: dict[str, list[str]],
-        cfg: DataConfig,
+        cfg: PatchDataConfig,
         info: dict[str, Any],
         steps_per_epoch: int = 250,
     ) -> None:

@@ -16,6 +16,7 @@ from medssl.engine.module import MethodModule
 from medssl.engine.task import Monitor, Task, register_task
 from medssl.errors import ConfigError
 from medssl.tasks.segmentation import inference
+from medssl.tasks.segmentation.config import SegmentationDataConfig, upgrade_segmentation_config
 from medssl.tasks.segmentation.data import SegmentationData
 from medssl.tasks.segmentation.profiles import SEGMENTATION_PROFILES, fit_patch, network_dims
 
@@ -23,9 +24,13 @@ from medssl.tasks.segmentation.profiles import SEGMENTATION_PROFILES, fit_patch,
 @register_task
 class SegmentationTask(Task):
     name = "segmentation"
+    data_config = SegmentationDataConfig
     monitor = Monitor("val/dice", "max")
     bench_metrics = ("dice", "jaccard", "hd95", "asd")
     report_metrics = ("dice", "hd95")
+
+    def upgrade_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        return upgrade_segmentation_config(values)
 
     def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
         return SEGMENTATION_PROFILES[(profile, dims)]

@@ -25,11 +25,11 @@ from medssl.data.transforms import (
     random_patches,
 )
 from medssl.engine.checkpoint import plain_tensors
-from medssl.engine.config import DataConfig
 from medssl.engine.loaders import task_loader
+from medssl.tasks.segmentation.config import PatchDataConfig, SegmentationDataConfig
 
 
-def prefix_options(cfg: DataConfig, info: dict[str, Any], intensity: str) -> dict[str, Any]:
+def prefix_options(cfg: PatchDataConfig, info: dict[str, Any], intensity: str) -> dict[str, Any]:
     """Arguments of :func:`load_and_normalise` for a run: training, validation and inference
     must preprocess identically, so both build them here."""
     return dict(
@@ -37,7 +37,7 @@ def prefix_options(cfg: DataConfig, info: dict[str, Any], intensity: str) -> dic
         target_spacing=cfg.target_spacing,
         ct_window=cfg.ct_window,
         data_dims=info["data_dims"],
-        edge_prompt=cfg.edge_prompt,
+        derived_channels=cfg.derived_channels,
         network_dims=info["spatial_dims"],
         slice_size=cfg.slice_size,
     )
@@ -70,7 +70,7 @@ class SegmentationData(L.LightningDataModule):
         self,
         dataset: MedDataset,
         split: dict[str, list[str]],
-        cfg: DataConfig,
+        cfg: SegmentationDataConfig,
         info: dict[str, Any],
         use_unlabeled: bool,
         steps_per_epoch: int = 250,
