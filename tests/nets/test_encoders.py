@@ -25,6 +25,8 @@ CASES = [
     ("unet", 3, 32, {"channels": [8, 16, 32], "num_res_units": 0}, 32),
     ("unet", 2, 32, {"channels": [4, 8, 16, 24], "num_res_units": 2}, 24),
     ("vnet", 2, 32, {}, 256),
+    ("ssl4mis_unet", 2, 32, {"channels": [4, 8, 16]}, 16),
+    ("ssl4mis_vnet", 3, 32, {"channels": [4, 8, 16]}, 16),
     ("swin_unetr", 3, 32, {"options": TINY_SWIN, "norm": "batch"}, 192),  # 16 x 12
     ("swin_unetr", 2, 64, {"options": {**TINY_SWIN, "feature_size": 24}}, 384),
 ]
@@ -83,7 +85,13 @@ def test_unet_encoder_is_the_down_path_and_bottom():
 
 
 @pytest.mark.parametrize(
-    ("name", "kw"), [("unet", {"channels": [4, 8, 16], "num_res_units": 2}), ("vnet", {})]
+    ("name", "kw"),
+    [
+        ("unet", {"channels": [4, 8, 16], "num_res_units": 2}),
+        ("vnet", {}),
+        ("ssl4mis_unet", {"channels": [4, 8, 16]}),
+        ("ssl4mis_vnet", {"channels": [4, 8, 16]}),
+    ],
 )
 def test_unet_and_vnet_levels_are_numbered_as_the_encoder_handoff_names_them(name, kw):
     net = create_net(name, 2, 1, 2, **kw)

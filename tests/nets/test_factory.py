@@ -47,7 +47,8 @@ def test_networks_keep_the_spatial_shape(name: str, dims: int):
 
 
 def test_every_network_is_registered():
-    assert NETS.names() == sorted(["unet", "vnet", "swin_unetr", *CLASSIFIERS])
+    papers = ["ssl4mis_unet", "ssl4mis_vnet"]  # tests/nets/test_ssl4mis.py
+    assert NETS.names() == sorted(["unet", "vnet", "swin_unetr", *papers, *CLASSIFIERS])
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)

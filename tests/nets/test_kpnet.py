@@ -165,5 +165,5 @@ def test_edge_prompt_joins_only_the_deepest_scales():
 
 
 def test_the_net_refuses_an_image_without_its_prompt():
-    with pytest.raises(ValueError, match="edge_prompt"):
+    with pytest.raises(ValueError, match="derived_channels"):
         _net(2)(torch.randn(1, 1, 16, 16))

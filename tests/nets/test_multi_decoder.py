@@ -161,3 +161,22 @@ def test_from_net_config_refuses_network_options():
     net = SimpleNamespace(**{**NetConfig(name="unet", **TINY).model_dump(), "options": {"foo": 1}})
     with pytest.raises(ConfigError, match=r"net.options \['foo'\]"):
         from_net_config(net, 2, 1, 2)
+
+
+def test_element_wise_dropout_for_the_ssl4mis_unet_heads():
+    torch.manual_seed(0)
+    layer = Perturbation("dropout", dims=2, channelwise=False).train()
+    assert isinstance(layer.dropout, nn.Dropout)
+    out = layer(torch.ones(1, 64, 4, 4))
+    kept = (out != 0).flatten(2).float().mean(dim=2)
+    assert ((kept > 0) & (kept < 1)).any()  # some channels partly dropped: not whole channels
+    assert isinstance(Perturbation("dropout", dims=3).dropout, nn.Dropout3d)  # the default
+
+
+def test_the_monai_block_layouts_refuse_the_ssl4mis_networks():
+    """Their own blocks are built by from_net_config; a MONAI-block network at their layout
+    would silently be another network (a method building one, e.g. KP-Net, says so)."""
+    with pytest.raises(ConfigError, match="net.name='ssl4mis_vnet'.*use net.name unet or vnet"):
+        level_strides("ssl4mis_vnet", [4, 8, 16])
+    net = from_net_config(NetConfig(name="ssl4mis_vnet", **TINY), 2, 1, 2)
+    assert [f.shape[2] for f in net.encoder(torch.randn(1, 1, 16, 16))] == [16, 8, 4]

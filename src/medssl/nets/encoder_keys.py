@@ -5,6 +5,9 @@ of a U-Net-like encoder is ``levels.i.<rest>`` whether it sits in MONAI's ``UNet
 ``model.1.submodule...``), in the multi-decoder U-Net (``encoder.levels.i``) or in KP-Net's image
 encoder (``image_encoder.levels.i``): all three build each level as MONAI's ``UNet`` does, so
 the tensors fit one another when widths and strides agree. MONAI's ``VNet`` has its own family.
+The papers' networks (``nets/ssl4mis.py``) have one family each, ``ssl4mis_unet`` and
+``ssl4mis_vnet``: their single network, their multi-decoder variant (``encoder.levels.i``) and
+KP-Net built on them (``image_encoder.levels.i``) share the encoder's structure.
 Families whose encoders do not share a structure never exchange weights.
 """
 
@@ -18,6 +21,7 @@ from torch import nn
 
 from medssl.nets.kpnet import KPNet
 from medssl.nets.multi_decoder import MultiDecoderNet
+from medssl.nets.ssl4mis import SSL4MISMultiDecoderNet, SSL4MISNet
 
 _VNET_LEVELS = ("in_tr", "down_tr32", "down_tr64", "down_tr128", "down_tr256")
 _UNET_DOWN = re.compile(r"^model((?:\.1\.submodule)*)\.0\.(.+)$")
@@ -62,8 +66,10 @@ def encoder_map(net: nn.Module) -> EncoderMap | None:
         return EncoderMap("unet", _unet_keys(names))
     if isinstance(net, MultiDecoderNet):
         return EncoderMap("unet", _prefixed(names, "encoder."))
+    if isinstance(net, SSL4MISNet | SSL4MISMultiDecoderNet):
+        return EncoderMap(net.family, _prefixed(names, "encoder."))
     if isinstance(net, KPNet):  # the image branch; the edge-prompt branch reads other inputs
-        return EncoderMap("unet", _prefixed(names, "image_encoder."))
+        return EncoderMap(net.family, _prefixed(names, "image_encoder."))
     if isinstance(net, VNet):
         keys = {}
         for level, block in enumerate(_VNET_LEVELS):

@@ -35,6 +35,8 @@ from monai.networks.layers.simplelayers import SkipConnection
 from monai.networks.nets import DenseNet, ResNet, SwinUNETR, UNet, VNet
 from torch import nn
 
+from medssl.nets.ssl4mis import SSL4MISNet
+
 
 def global_pool(x: torch.Tensor) -> torch.Tensor:
     """``(B, C, *spatial)`` -> ``(B, C)`` by averaging; a ``(B, C)`` input is returned as is."""
@@ -102,12 +104,17 @@ def _vnet(net: VNet) -> Encoder:
     return Encoder(nn.Sequential(*levels), 256)
 
 
+def _ssl4mis(net: SSL4MISNet) -> Encoder:
+    return Encoder(net.encoder_body(), net.channels[-1])
+
+
 _FAMILIES = (
     (ResNet, _resnet),
     (DenseNet, _densenet),
     (SwinUNETR, _swin_unetr),
     (UNet, _unet),
     (VNet, _vnet),
+    (SSL4MISNet, _ssl4mis),
 )
 
 

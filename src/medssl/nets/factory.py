@@ -7,7 +7,8 @@ Registered networks (``NETS.names()``):
 
 - segmentation, ``(B, C, *patch) -> (B, K, *patch)``: ``unet`` (MONAI residual UNet),
   ``vnet`` (V-Net; patch sides multiples of 16), ``swin_unetr`` (Swin UNETR; 2D or 3D, patch sides
-  multiples of 32);
+  multiples of 32), ``ssl4mis_vnet`` and ``ssl4mis_unet`` (the V-Net and 2D UNet the LA / ACDC
+  semi-supervised papers report on; ``nets/ssl4mis.py``, batch norm by default);
 - classification, ``(B, C, *image) -> (B, K)`` logits, ``out_channels`` = number of classes:
   ``resnet10``, ``resnet18``, ``resnet34``, ``resnet50`` (MONAI ``ResNet``), ``densenet121``,
   ``densenet169`` (MONAI ``DenseNet``), each 2D or 3D.
@@ -299,5 +300,6 @@ def downsample_factor(name: str, strides: Sequence[int] | None = None, levels: i
     return factor
 
 
-# The classifiers register themselves into NETS; imported last, as they need NETS and Act.
-from medssl.nets import classifiers  # noqa: E402, F401
+# The classifiers and the papers' networks register themselves into NETS; imported last, as
+# they need NETS and Act.
+from medssl.nets import classifiers, ssl4mis  # noqa: E402, F401

@@ -27,12 +27,18 @@ Built from MONAI blocks for 2D and 3D, following the official ``newNet3d``
 - Channel dropout (the official ``has_dropout``, p = 0.5 in training) on each encoder's
   bottleneck and before each decoder's 1x1 head. The official decoders' extra deep-supervision
   heads are not built (the official test code reads only the full-resolution output).
+- **On the papers' networks** (``blocks``, :func:`kpnet_from_net_config` for ``net.name``
+  ``ssl4mis_vnet`` / ``ssl4mis_unet``): both encoders and both decoders are that network's
+  (``nets/ssl4mis_blocks.py``): on ``ssl4mis_vnet`` the official V-Net layout itself (plain conv
+  stages, additive skips, a 1x1 head); on ``ssl4mis_unet`` concatenated skips and a 3x3 head. The
+  gate uses the network's norm (``net.options.normalization``, batch by default).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +47,12 @@ from monai.networks.layers.factories import Dropout
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-from medssl.nets.multi_decoder import conv_block, level_strides
+from medssl.errors import ConfigError
+from medssl.nets import ssl4mis_blocks as ssl4mis
+from medssl.nets.multi_decoder import DEFAULT_CHANNELS, SSL4MIS_NETS, conv_block, level_strides
+
+if TYPE_CHECKING:
+    from medssl.nets.factory import NetSettings
 
 ACT = ("leakyrelu", {"negative_slope": 0.01, "inplace": False})
 
@@ -173,11 +184,11 @@ class TokenJointGate(nn.Module):
         )
         self.w = nn.Sequential(
             Convolution(dims, channels, channels, kernel_size=1, conv_only=True),
-            get_norm_layer(norm, dims, channels),
+            get_norm_layer(norm, dims, channels) if norm else nn.Identity(),
         )
         self.psi = nn.Sequential(
             Convolution(dims, channels, 1, kernel_size=1, conv_only=True),
-            get_norm_layer(norm, dims, 1),
+            get_norm_layer(norm, dims, 1) if norm else nn.Identity(),
             nn.Sigmoid(),
         )
         self.mix = Convolution(dims, 2 * channels, channels, kernel_size=1, act=ACT, norm=norm)
@@ -219,7 +230,10 @@ class KPNet(nn.Module):
         dropout: float = 0.0,
         feature_dropout: float = 0.5,
         prompt_levels: int = 2,
+        blocks: ssl4mis.Blocks | None = None,
     ) -> None:
+        """``blocks``: build on an SSL4MIS network's blocks (``num_res_units``, ``norm`` and
+        ``dropout`` are then the blocks'; ``strides`` start with 1, full resolution)."""
         super().__init__()
         channels = list(channels)
         strides = list(strides or level_strides("unet", channels))
@@ -230,11 +244,24 @@ class KPNet(nn.Module):
             raise ValueError(f"KP-Net: patch {list(patch_size)} must be divisible by {factor}")
         self.in_channels = in_channels
         self.prompt_levels = min(prompt_levels, len(channels))
+        self.family = "unet" if blocks is None else blocks.family  # the encoder hand-off's
+        grid = [p // factor for p in patch_size]
+        if blocks is not None:
+            enc = (blocks, in_channels, channels, strides, feature_dropout)
+            self.image_encoder = ssl4mis.Encoder(*enc)
+            self.prompt_encoder = ssl4mis.Encoder(*enc)
+            self.prompts = prompts
+            gate = (spatial_dims, out_channels, text_dim, channels[-1], grid, blocks.norm)
+            self.gate = TokenJointGate(*gate)
+            dec = (blocks, out_channels, channels, strides)
+            heads = {"head_perturbations": ["dropout"], "head_dropout": feature_dropout}
+            self.decoder_deconv = ssl4mis.SingleDecoder(*dec, "transpose", **heads)
+            self.decoder_interp = ssl4mis.SingleDecoder(*dec, "linear", **heads)
+            return
         enc = (spatial_dims, in_channels, channels, strides, num_res_units, norm, dropout)
         self.image_encoder = Encoder(*enc, feature_dropout)
         self.prompt_encoder = Encoder(*enc, feature_dropout)
         self.prompts = prompts
-        grid = [p // factor for p in patch_size]
         self.gate = TokenJointGate(spatial_dims, out_channels, text_dim, channels[-1], grid, norm)
         dec = (spatial_dims, out_channels, channels, strides, num_res_units, norm, dropout)
         self.decoder_deconv = Decoder(*dec, feature_dropout, upsample="deconv")
@@ -246,7 +273,7 @@ class KPNet(nn.Module):
         if x.shape[1] != 2 * c:
             raise ValueError(
                 f"KP-Net expects {2 * c} input channels (image + edge prompt), got {x.shape[1]}; "
-                "the data pipeline adds the prompt with data.edge_prompt: true"
+                "the data pipeline adds the prompt with data.derived_channels: [edge]"
             )
         return x[:, :c], x[:, c:]
 
@@ -264,3 +291,40 @@ class KPNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.features(x)
         return self.decoder_deconv(feats), self.decoder_interp(feats)
+
+
+def kpnet_from_net_config(
+    net: NetSettings,
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    *,
+    prompts: nn.Module,
+    text_dim: int,
+    patch_size: Sequence[int],
+    feature_dropout: float = 0.5,
+    prompt_levels: int = 2,
+) -> KPNet:
+    """KP-Net at the run's ``net``: MONAI blocks at the ``unet`` / ``vnet`` layout, or the blocks
+    of ``ssl4mis_vnet`` / ``ssl4mis_unet`` (of ``net.options`` only their ``normalization`` and
+    ``encoder_dropout`` apply; ``net.dropout`` is the UNet decoder blocks' dropout)."""
+    channels = list(net.channels or DEFAULT_CHANNELS)
+    kw = {"feature_dropout": feature_dropout, "prompt_levels": prompt_levels}
+    head = (spatial_dims, in_channels, out_channels, prompts, text_dim, patch_size)
+    if net.name in SSL4MIS_NETS:
+        from medssl.nets.ssl4mis import kpnet_parts
+
+        try:
+            blocks, channels, strides = kpnet_parts(net, spatial_dims)
+            return KPNet(*head, channels=channels, strides=strides, blocks=blocks, **kw)
+        except ValueError as err:
+            raise ConfigError(f"kpnet on {net.name}: {err}") from err
+    return KPNet(
+        *head,
+        channels=channels,
+        strides=level_strides(net.name, channels, net.strides),
+        num_res_units=net.num_res_units,
+        norm=net.norm,
+        dropout=net.dropout,
+        **kw,
+    )

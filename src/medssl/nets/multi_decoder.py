@@ -23,7 +23,8 @@ one ``net`` config this network and the factory's have their levels at the same 
 and widths, and methods of both kinds compare on one topology. MC-Net+'s official 3D network
 is a V-Net (plain conv stages, additive skips, 16-256 filters); ``net.name="vnet"`` gives this
 residual-unit encoder V-Net's resolutions at the run's widths: the MC-Net+ idea (decoders
-differing only in upsampling) does not depend on the encoder.
+differing only in upsampling) does not depend on the encoder. ``net.name`` ``ssl4mis_vnet`` /
+``ssl4mis_unet`` build the official networks themselves (``nets/ssl4mis.py``, same contract).
 
 Each decoder ends in a 1x1 head at full resolution. With ``deep_supervision=S`` it has heads at
 its ``S`` finest stages (URPC's pyramid: full resolution, then the ``S - 1`` next coarser), the
@@ -43,7 +44,7 @@ finest first. ``forward_main`` computes only the first decoder's full-resolution
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,13 +52,16 @@ from monai.networks.blocks import Convolution, ResidualUnit, UpSample
 from torch import nn
 
 from medssl.errors import ConfigError
-from medssl.nets.factory import NetSettings
+
+if TYPE_CHECKING:  # the factory imports the SSL4MIS networks, which import this module
+    from medssl.nets.factory import NetSettings
 
 Upsampling = Literal["transpose", "linear", "nearest"]
 PerturbationKind = Literal["none", "dropout", "feature_dropout", "noise"]
 UPSAMPLING_MODES: tuple[str, ...] = ("transpose", "linear", "nearest")
 PERTURBATIONS: tuple[str, ...] = ("none", "dropout", "feature_dropout", "noise")
 DEFAULT_CHANNELS = (16, 32, 64, 128, 256)
+SSL4MIS_NETS: tuple[str, ...] = ("ssl4mis_unet", "ssl4mis_vnet")  # nets/ssl4mis.py
 
 
 def conv_block(
@@ -111,12 +115,16 @@ def channel_dropout(dims: int, p: float) -> nn.Module:
 class Perturbation(nn.Module):
     """A training-time feature perturbation (identity in eval mode)."""
 
-    def __init__(self, kind: str, dims: int, p: float = 0.5, noise: float = 0.3) -> None:
+    def __init__(
+        self, kind: str, dims: int, p: float = 0.5, noise: float = 0.3, channelwise: bool = True
+    ) -> None:
         super().__init__()
         if kind not in PERTURBATIONS:
             raise ValueError(f"unknown perturbation {kind!r}; choose from {PERTURBATIONS}")
         self.kind, self.noise = kind, noise
-        self.dropout = channel_dropout(dims, p) if kind == "dropout" else None
+        self.dropout = None
+        if kind == "dropout":  # SSL4MIS's UNet drops elements (channelwise=False)
+            self.dropout = channel_dropout(dims, p) if channelwise else nn.Dropout(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.kind == "none":
@@ -144,6 +152,11 @@ def level_strides(
     them: ``unet`` reads ``strides`` as MONAI's ``UNet`` does (one per level but the deepest, which
     is unstrided; default 2), ``vnet`` is full resolution first and halves at every level."""
     levels = len(channels)
+    if name in SSL4MIS_NETS:  # their own blocks: a MONAI-block network at their layout would
+        raise ConfigError(  # silently be another network
+            f"net.name={name!r}: this method builds its network from MONAI blocks at the unet "
+            "or vnet layout only; use net.name unet or vnet"
+        )
     if name == "vnet":
         return [1] + [2] * (levels - 1)
     strides = list(strides or [2] * (levels - 1))
@@ -246,7 +259,31 @@ def _linear(dims: int) -> str:
     return "bilinear" if dims == 2 else "trilinear"
 
 
-class MultiDecoderNet(nn.Module):
+class DecoderNet(nn.Module):
+    """The contract of the multi-decoder networks: ``encoder(x)`` gives the features (finest
+    first), ``bottleneck_dropout`` acts on the deepest, each of ``decoders`` gives its heads'
+    logits; ``forward`` and ``forward_main`` as in the module docstring."""
+
+    encoder: nn.Module
+    bottleneck_dropout: nn.Module
+    decoders: nn.ModuleList
+    num_heads: int
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = self.encoder(x)
+        features[-1] = self.bottleneck_dropout(features[-1])
+        return features
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = self.features(x)
+        return [logits for decoder in self.decoders for logits in decoder(features)]
+
+    def forward_main(self, x: torch.Tensor) -> torch.Tensor:
+        """The first decoder's full-resolution logits only (the usual test-time output)."""
+        return self.decoders[0](self.features(x), all_heads=False)[0]
+
+
+class MultiDecoderNet(DecoderNet):
     """A shared encoder and one decoder per entry of ``upsampling`` (see the module docstring).
 
     ``strides`` gives every level's stride, finest first (``level_strides`` computes them from a
@@ -301,19 +338,6 @@ class MultiDecoderNet(nn.Module):
             for mode in upsampling
         )
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = self.encoder(x)
-        features[-1] = self.bottleneck_dropout(features[-1])
-        return features
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = self.features(x)
-        return [logits for decoder in self.decoders for logits in decoder(features)]
-
-    def forward_main(self, x: torch.Tensor) -> torch.Tensor:
-        """The first decoder's full-resolution logits only (the usual test-time output)."""
-        return self.decoders[0](self.features(x), all_heads=False)[0]
-
 
 class MainOutput(nn.Module):
     """Image -> the first decoder's full-resolution logits, for sliding-window inference.
@@ -321,7 +345,7 @@ class MainOutput(nn.Module):
     Holds the network without registering it (it is already a submodule of the method).
     """
 
-    def __init__(self, net: MultiDecoderNet) -> None:
+    def __init__(self, net: DecoderNet) -> None:
         super().__init__()
         self._net = [net]
 
@@ -338,14 +362,20 @@ class MeanOutput(MainOutput):
 
 def from_net_config(
     net: NetSettings, spatial_dims: int, in_channels: int, out_channels: int, **kw
-) -> MultiDecoderNet:
+) -> DecoderNet:
     """The network at the run's ``net`` widths, depth, norm and dropout, its levels at the
     resolutions of the ``net.name`` network ("unet" or "vnet"; the methods using it define their
-    own decoders)."""
+    own decoders). ``ssl4mis_unet`` / ``ssl4mis_vnet``: the same decoders on that network's own
+    encoder and blocks (``nets/ssl4mis.py``)."""
+    if net.name in SSL4MIS_NETS:
+        from medssl.nets.ssl4mis import multi_decoder_from_net_config
+
+        return multi_decoder_from_net_config(net, spatial_dims, in_channels, out_channels, **kw)
     if net.name not in ("unet", "vnet"):
         raise ConfigError(
             f"net.name={net.name!r}: this method trains its own multi-decoder network; "
-            "use net.name unet (or vnet) and set its widths with net.channels"
+            "use net.name unet, vnet, ssl4mis_unet or ssl4mis_vnet and set its widths with "
+            "net.channels"
         )
     options = getattr(net, "options", None)  # NetSettings fields plus, optionally, options
     if options:

@@ -143,3 +143,20 @@ def test_a_kpnet_run_records_its_text_encoder_and_its_checkpoint_evaluates(
     result = api.evaluate(run, seg_phantom, only="val")
     assert result["method"] == "kpnet" and result["cases"] == 1
     assert 0.0 <= result["mean"]["dice"] <= 1.0 and not math.isnan(result["mean"]["dice"])
+
+
+def test_kpnet_builds_on_the_ssl4mis_unet_with_its_options():
+    data = {"patch_size": [32, 32], "derived_channels": ["edge"]}
+    net = {
+        "name": "ssl4mis_unet",
+        "channels": [8, 16, 32],
+        "options": {"normalization": "instance"},
+    }
+    cfg = {"task": "segmentation", "method": "kpnet", "data": data, "net": net}
+    cfg["method_config"] = {"text_encoder": "learned"}
+    module = KPNetMethod(cfg, {**INFO, "spatial_dims": 2})
+    norms = [m for m in module.net.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and not any(isinstance(m, torch.nn.BatchNorm2d) for m in module.net.modules())
+    x = torch.randn(2, 2, 32, 32)  # image + edge prompt
+    deconv, interp = module.net(x)
+    assert deconv.shape == interp.shape == (2, INFO["num_classes"], 32, 32)

@@ -87,3 +87,38 @@ def test_a_2d_network_gets_the_official_2d_defaults(seg_phantom):
         {"num_classes": 3, "spatial_dims": 2, "in_channels": 1},
     )
     assert len(method.net(torch.randn(1, 1, 32, 32))) == 2 and method.hp.consistency == 0.1
+
+
+def _tiny_batch(dims: int, side: int = 16) -> dict:
+    image = torch.randn((2, 1) + (side,) * dims)
+    label = torch.randint(0, 3, (2, 1) + (side,) * dims)
+    return {"labeled": {"image": image, "label": label}, "unlabeled": {"image": image.flip(0)}}
+
+
+@pytest.mark.parametrize(
+    ("name", "dims", "dropout"), [("ssl4mis_unet", 2, 0), ("ssl4mis_vnet", 3, 0.5)]
+)
+def test_a_step_on_the_papers_networks(name: str, dims: int, dropout: float):
+    """mcnet2d_v2 / mcnet3d_v2 on their own encoders; the extra dropout only on the V-Net (the
+    UNet's encoder carries SSL4MIS's own)."""
+    from medssl.nets.ssl4mis import SSL4MISMultiDecoderNet
+
+    method = _method(dims, name=name, channels=[4, 8, 16])
+    net = method.net
+    assert isinstance(net, SSL4MISMultiDecoderNet) and net.family == name
+    assert len(net.decoders) == 3
+    assert getattr(net.encoder.drop, "p", 0) == dropout
+    losses = method.training_losses(_tiny_batch(dims))
+    losses["loss"].backward()
+    assert all(math.isfinite(v.item()) for v in losses.values()) and losses["consistency"] > 0
+    assert all(p.grad is not None for p in net.encoder.parameters())
+
+
+def test_the_dropout_setting_wins_on_the_ssl4mis_unet():
+    cfg = {
+        "task": "segmentation",
+        "net": {"name": "ssl4mis_unet", "channels": [4, 8, 16]},
+        "method_config": {"dropout": 0.2},
+    }
+    method = MCNetPlus(cfg, {"num_classes": 3, "spatial_dims": 2, "in_channels": 1})
+    assert type(method.net.encoder.drop) is torch.nn.Dropout and method.net.encoder.drop.p == 0.2

@@ -63,3 +63,36 @@ def test_urpc_trains_a_few_steps(seg_phantom, tmp_path, dims: int):
     for row in rows:
         assert all(math.isfinite(float(row[k])) for k in ("train/loss", "train/consistency"))
     assert float(rows[-1]["train/consistency"]) > 0
+
+
+def test_urpc_on_the_ssl4mis_unet_is_unet_urpc():
+    """SSL4MIS's own network: bilinear up blocks (what unet_urpc runs), 3x3 heads, the same
+    perturbations; a step runs."""
+    method = URPC(
+        {"task": "segmentation", "net": {"name": "ssl4mis_unet", "channels": [4, 8, 8, 8, 8]}},
+        {"num_classes": 3, "spatial_dims": 2, "in_channels": 1},
+    )
+    decoder = method.net.decoders[0]
+    assert [p.kind for p in decoder.perturb] == ["none", "noise", "feature_dropout", "dropout"]
+    ups = [m for m in decoder.ups.modules() if isinstance(m, torch.nn.Upsample)]
+    assert len(ups) == 4 and {m.mode for m in ups} == {"bilinear"}
+    assert {h.conv.kernel_size for h in decoder.heads} == {(3, 3)}
+    labeled = {"image": torch.randn(2, 1, 32, 32), "label": torch.randint(0, 3, (2, 1, 32, 32))}
+    losses = method.training_losses({"labeled": labeled, "unlabeled": {"image": labeled["image"]}})
+    losses["loss"].backward()
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    assert len(method.net(labeled["image"])) == 4
+
+
+def test_urpc_steps_on_the_ssl4mis_vnet_in_3d():
+    method = URPC(
+        {"task": "segmentation", "net": {"name": "ssl4mis_vnet", "channels": [4, 8, 16]}},
+        {"num_classes": 2, "spatial_dims": 3, "in_channels": 1},
+    )
+    assert method.net.family == "ssl4mis_vnet" and method.net.num_heads == 2
+    assert any(isinstance(m, torch.nn.ConvTranspose3d) for m in method.net.decoders.modules())
+    image = torch.randn(2, 1, 16, 16, 16)
+    labeled = {"image": image, "label": torch.randint(0, 2, (2, 1, 16, 16, 16))}
+    losses = method.training_losses({"labeled": labeled, "unlabeled": {"image": image}})
+    losses["loss"].backward()
+    assert all(math.isfinite(v.item()) for v in losses.values())

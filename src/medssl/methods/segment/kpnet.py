@@ -53,8 +53,8 @@ from medssl.errors import ConfigError
 from medssl.losses.consistency import branch_distinctiveness, decoder_consistency
 from medssl.methods.segment.consistency import ConsistencyConfig
 from medssl.methods.segment.semi import SemiSupervisedMethod
-from medssl.nets.kpnet import KPNet
-from medssl.nets.multi_decoder import DEFAULT_CHANNELS, level_strides
+from medssl.nets.kpnet import KPNet, kpnet_from_net_config
+from medssl.nets.multi_decoder import SSL4MIS_NETS
 from medssl.nets.text_prompts import build_prompts, class_prompts, resolve_text_encoder
 
 
@@ -104,31 +104,26 @@ class KPNetMethod(SemiSupervisedMethod):
                 "set data.derived_channels: [edge]"
             )
         net, info = self.run_config.net, self.dataset_info
-        if net.options:
+        if net.options and net.name not in SSL4MIS_NETS:
             raise ConfigError(
-                f"net.options {sorted(net.options)}: kpnet trains its own two-encoder network, "
-                "which takes only the shared net settings; remove net.options"
+                f"net.options {sorted(net.options)}: kpnet builds its own two-encoder network "
+                f"from the shared net settings of {net.name!r}; remove net.options"
             )
         if self.hp.text_encoder == "auto":
             raise ConfigError(
                 "kpnet: text_encoder 'auto' is resolved with the run config (finalize_config); "
                 "building the module directly, pass 'learned' or an encoder name"
             )
-        channels = list(net.channels or DEFAULT_CHANNELS)
         sentences = class_prompts(info["class_names"], info.get("channel_names", {}))
         prompts = build_prompts(self.hp.text_encoder, sentences)
-        return KPNet(
+        return kpnet_from_net_config(
+            net,
             self.spatial_dims,
             int(info["in_channels"]),
             self.num_classes,
             prompts=prompts,
             text_dim=prompts().shape[1],
             patch_size=self.patch_size,
-            channels=channels,
-            strides=level_strides(net.name, channels, net.strides),
-            num_res_units=net.num_res_units,
-            norm=net.norm,
-            dropout=net.dropout,
             feature_dropout=self.hp.feature_dropout,
             prompt_levels=self.hp.prompt_levels,
         )

@@ -22,7 +22,9 @@ with low-entropy outputs:
   defaults, see ``OFFICIAL_2D``.)
 
 Dropout as in ``mcnet3d_v2`` training mode: channel dropout (p=0.5) on the bottleneck features
-and on each decoder's last features before its output convolution. At test time the official
+and on each decoder's last features before its output convolution (``dropout``; unset, 0.5, but
+0 on ``net.name: ssl4mis_unet``, whose encoder carries SSL4MIS's own per-level dropout, as
+``mcnet2d_v1`` / ``mcnet2d_v2`` add none). At test time the official
 script reports the first decoder (transposed convolution) as its main result, and also the
 average of all decoders' outputs: ``evaluate="first"`` (default) or ``"mean"``.
 
@@ -31,7 +33,10 @@ script lets gradients flow through them (``detach_targets=False`` restores that)
 normalises over the classes; the official ``P^(1/T) / (P^(1/T) + (1-P)^(1/T))`` sharpens each
 class channel on its own, which is the same for the two-class LA/Pancreas tasks. (3) The V-Net
 encoder/decoders (additive skips, 16-256 filters) are medssl's residual-unit U-Net blocks at the
-run's ``net.channels``; ``net.name="vnet"`` selects the same network.
+run's ``net.channels``; ``net.name="vnet"`` selects the same network. ``net.name: ssl4mis_vnet``
+builds the official ``mcnet3d_v2`` itself (15.25 M parameters at one channel, two classes),
+``ssl4mis_unet`` the official 2D networks (``mcnet2d_v1``: 2.58 M at four classes); see
+``nets/ssl4mis.py``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ class MCNetPlusConfig(ConsistencyConfig):
     upsampling: list[Upsampling] = Field(
         default_factory=lambda: ["transpose", "linear", "nearest"], min_length=2
     )
-    dropout: float = Field(0.5, ge=0, lt=1)  # bottleneck and last decoder features
+    # bottleneck and last decoder features; None: 0.5, or 0 on ssl4mis_unet (see above)
+    dropout: float | None = Field(None, ge=0, lt=1)
     detach_targets: bool = True
     evaluate: Literal["first", "mean"] = "first"
 
@@ -91,6 +97,9 @@ class MCNetPlus(SemiSupervisedMethod):
         self.dice = DiceLoss(to_onehot_y=True, softmax=True, include_background=False, batch=True)
 
     def build_net(self):
+        dropout = self.hp.dropout
+        if dropout is None:
+            dropout = 0.0 if self.run_config.net.name == "ssl4mis_unet" else 0.5
         return from_net_config(
             self.run_config.net,
             self.spatial_dims,
@@ -98,8 +107,8 @@ class MCNetPlus(SemiSupervisedMethod):
             self.num_classes,
             upsampling=self.hp.upsampling,
             head_perturbations=["dropout"],
-            head_dropout=self.hp.dropout,
-            bottleneck_dropout=self.hp.dropout,
+            head_dropout=dropout,
+            bottleneck_dropout=dropout,
         )
 
     def inference_net(self):

@@ -23,10 +23,13 @@ third (``nets/multi_decoder.py``). With ``p_s`` the softmax of scale ``s``:
   (SSL4MIS: 200 "epochs" of 150 of 30000 iterations in 2D, 400 x 150 of 60000 in 3D).
 
 The full-resolution output is used at test time. Deliberate deviations: the network is medssl's
-multi-decoder U-Net at the run's widths (transposed-convolution upsampling, as ``unet_urpc``'s
-``bilinear=False``); its heads are 1x1 convolutions upsampled linearly (SSL4MIS 2D: 3x3 and
-nearest; 3D ``unet_3D_dv_semi``: 1x1 and trilinear, with decoder-path dropout instead of the head
-perturbations). MONAI's Dice and CE replace SSL4MIS's own.
+multi-decoder U-Net at the run's widths (transposed-convolution upsampling); its heads are 1x1
+convolutions upsampled linearly (SSL4MIS 2D: 3x3 and nearest; 3D ``unet_3D_dv_semi``: 1x1 and
+trilinear, with decoder-path dropout instead of the head perturbations). MONAI's Dice and CE
+replace SSL4MIS's own. ``net.name: ssl4mis_unet`` builds ``unet_urpc`` itself (3x3 heads,
+nearest, element-wise dropout on the coarsest; its unused bottleneck head left out) with
+bilinear upsampling: ``unet_urpc`` sets ``bilinear=False`` but its decoder never passes it on,
+so its up blocks interpolate (``upsampling`` unset: ``linear`` there, ``transpose`` elsewhere).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from medssl.nets.multi_decoder import MainOutput, PerturbationKind, Upsampling, 
 
 class URPCConfig(ConsistencyConfig):
     scales: int = Field(4, ge=2)  # pyramid outputs, capped at the decoder's levels
-    upsampling: Upsampling = "transpose"
+    upsampling: Upsampling | None = None  # None: linear on ssl4mis_unet, else transpose
     aux_perturbations: list[PerturbationKind] = Field(
         default_factory=lambda: ["noise", "feature_dropout", "dropout"]  # finest aux head first
     )
@@ -56,12 +59,15 @@ class URPC(SemiSupervisedMethod):
     Config = URPCConfig
 
     def build_net(self):
+        upsampling = self.hp.upsampling
+        if upsampling is None:
+            upsampling = "linear" if self.run_config.net.name == "ssl4mis_unet" else "transpose"
         return from_net_config(
             self.run_config.net,
             self.spatial_dims,
             int(self.dataset_info["in_channels"]),
             self.num_classes,
-            upsampling=[self.hp.upsampling],
+            upsampling=[upsampling],
             deep_supervision=self.hp.scales,
             head_perturbations=["none", *self.hp.aux_perturbations],
         )
