@@ -226,17 +226,35 @@ def pretrain(
 
 @app.command()
 def bench(
-    name: str,
+    name: Annotated[str | None, typer.Argument(help="benchmark name (--list shows them)")] = None,
     profile: str = "auto",
     methods: str | None = None,
     out_dir: Annotated[Path | None, typer.Option("--out")] = None,
     config: Path | None = None,
     largest_component: LargestComponent = False,
+    warmup: Annotated[
+        int | None, typer.Option(help="speed benchmarks: untimed steps first (default 2)")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="speed benchmarks: timed steps (default 5 cpu, 20 gpu)")
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="list the benchmarks and exit")] = False,
 ):
-    """Run a named benchmark protocol; prints a table and writes JSON.
+    """Run a named benchmark; prints a table and writes JSON.
 
-    --config YAML is merged over the profile for every method (e.g. a longer schedule).
+    --config YAML is merged over the profile for every method (e.g. a longer schedule, or a
+    smaller patch for speed-la).
     """
+    if list_:
+        from medssl.bench.base import benchmark_names
+
+        for known, description in benchmark_names():
+            out.print(f"{known}: {description}", markup=False, highlight=False, soft_wrap=True)
+        return
+    if name is None:
+        from medssl.errors import ConfigError
+
+        raise ConfigError("medssl bench: give a benchmark NAME (medssl bench --list shows them)")
     from medssl.bench import run_benchmark
 
     run_benchmark(
@@ -246,6 +264,8 @@ def bench(
         out=out_dir,
         config=config,
         largest_component=largest_component,
+        warmup=warmup,
+        steps=steps,
     )
 
 

@@ -3,6 +3,10 @@
 A protocol fixes the data, the labelled budget, the network and the schedule per profile, so that
 every method gets the same budget. Each method's run directory is kept (``OUT/<method>``) and is
 usable with ``medssl evaluate --run``; the table goes to the terminal and ``OUT/results.json``.
+
+Every registered benchmark runs through its own ``run`` method: a :class:`Benchmark` trains and
+evaluates (:func:`run_protocol`); a subclass measures something else over the same setting
+(``medssl.bench.speed``: seconds per training step). ``run_benchmark`` is the one entry point.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from rich.console import Console
@@ -23,6 +27,7 @@ import medssl
 from medssl.atomic import write_json_atomic
 from medssl.engine.config import RunConfig, deep_update, read_yaml
 from medssl.engine.profiles import resolve_config, resolve_profile
+from medssl.errors import ConfigError
 from medssl.registry import Registry
 
 if TYPE_CHECKING:
@@ -44,6 +49,19 @@ class Benchmark:
     published: dict[str, Any] = field(default_factory=dict)
     units: str = "auto"  # distance units of the evaluation ("voxel" for the LA protocol)
     labeled_text: str | None = None  # how the table states the budget ("7 patients")
+    #: the keyword options ``run`` takes besides profile, methods, out and config (CLI flags)
+    options: ClassVar[tuple[str, ...]] = ("largest_component",)
+
+    def run(
+        self,
+        profile: str,
+        methods: list[str],
+        out: Path,
+        config: str | Path | None = None,
+        largest_component: bool = False,
+    ) -> dict[str, Any]:
+        """Train and evaluate each method (:func:`run_protocol`)."""
+        return run_protocol(self, profile, methods, out, config, largest_component)
 
     def data_dir(self) -> Path:
         return SHARED_DATA / self.data
@@ -107,21 +125,65 @@ def code_version() -> str:
     return f"{version} at {commit}{'+dirty' if changed else ''}"
 
 
+def benchmark_names() -> list[tuple[str, str]]:
+    """``(name, description)`` of every registered benchmark, by name."""
+    load_benchmarks()
+    return [(name, BENCHMARKS.get(name).description) for name in BENCHMARKS.names()]
+
+
+def load_benchmarks() -> None:
+    import medssl.bench.protocols  # noqa: F401  (registers the protocols)
+    import medssl.bench.speed  # noqa: F401  (registers the speed benchmarks)
+
+
 def run_benchmark(
     name: str,
     profile: str = "auto",
     methods: list[str] | None = None,
     out: str | Path | None = None,
     config: str | Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Run the registered benchmark ``name``; print and return its table.
+
+    ``config`` (YAML) is merged over the profile for every method alike, e.g. a longer schedule;
+    it is recorded in ``results.json`` so that a table never passes for the stock protocol.
+    ``options`` are the benchmark's own (``Benchmark.options``): ``largest_component`` for the
+    train-and-evaluate protocols, ``warmup`` and ``steps`` for the speed benchmarks; one that
+    the benchmark does not take is an error when set (not None, not False).
+    """
+    load_benchmarks()
+    bench: Benchmark = BENCHMARKS.get(name)
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
+    foreign = sorted(set(given) - set(bench.options))
+    if foreign:
+        takes = ", ".join(f"--{o.replace('_', '-')}" for o in bench.options) or "none"
+        raise ConfigError(
+            f"--{foreign[0].replace('_', '-')} does not apply to benchmark {name!r} "
+            f"(its own options: {takes}); drop it"
+        )
+    profile = resolve_profile(profile)
+    if profile not in bench.configs:
+        raise ConfigError(
+            f"--profile {profile!r}: benchmark {name!r} has the profiles "
+            f"{', '.join(sorted(bench.configs))}; choose one"
+        )
+    out = Path(out or f"bench_out/{name}-{profile}")
+    return bench.run(profile, methods or bench.methods, out, config, **given)
+
+
+def run_protocol(
+    bench: Benchmark,
+    profile: str,
+    methods: list[str],
+    out: Path,
+    config: str | Path | None = None,
     largest_component: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate each method of the protocol; print and return the table.
 
-    ``config`` (YAML) is merged over the profile for every method alike, e.g. a longer schedule;
-    it is recorded in ``results.json`` so that a table never passes for the stock protocol.
     ``largest_component`` post-processes every method's prediction alike (off by default).
     """
-    import medssl.bench.protocols  # noqa: F401  (registers the protocols)
     from medssl.data.layouts import load_dataset
     from medssl.engine.launch import evaluate_run, train_run
     from medssl.engine.run import read_run
@@ -129,10 +191,7 @@ def run_benchmark(
     from medssl.report.tables import rows_table
     from medssl.tasks.segmentation.inference import postprocess_name
 
-    bench: Benchmark = BENCHMARKS.get(name)
-    profile = resolve_profile(profile)
-    out = Path(out or f"bench_out/{name}-{profile}")
-    methods = methods or bench.methods
+    name = bench.name
     overrides = read_yaml(config) if config is not None else {}
     protocol = bench.protocol(profile, overrides)
     dataset = load_dataset(bench.data_dir())

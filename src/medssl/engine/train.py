@@ -61,10 +61,12 @@ def build_trainer(
         auto_insert_metric_name=False,
     )
     every = max(1, min(50, cfg.train.max_steps // 4))
+    # step timings per step when every step is logged (the speed bench), else a window's mean
+    perf_every = 1 if cfg.train.log_every == 1 else every
     callbacks: list = [
         checkpoint,
         LearningRateMonitor(logging_interval="step"),
-        DataWaitMonitor(every=every),
+        DataWaitMonitor(every=perf_every),
         DivergenceGuard(run_dir, cfg.optim.lr, str(cfg.train.precision), every=every),
     ]
     interactive = sys.stdout.isatty()
