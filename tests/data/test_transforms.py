@@ -195,3 +195,24 @@ def test_training_patches_are_cut_without_metadata_tracking(acdc_record: dict):
     sample = cached[0][0]
     assert type(sample["image"]) is torch.Tensor and sample["image"].shape == (1, 64, 64)
     assert get_track_meta()
+
+
+def test_ssl4mis_augmentation_draws_turn_flip_rotation_or_nothing():
+    """Half turn+flip (a permutation of the pixels, never the identity), a quarter rotations
+    (new values by interpolation), a quarter unchanged, as SSL4MIS's RandomGenerator."""
+    from medssl.data.transforms import ssl4mis_augmentation
+
+    augment = ssl4mis_augmentation(["image", "label"], dims=2, square=True)
+    augment.set_random_state(0)
+    image = torch.arange(256.0).reshape(1, 16, 16)
+    kinds = {"identity": 0, "turn_flip": 0, "rotation": 0}
+    for _ in range(400):
+        out = augment({"image": image.clone(), "label": (image > 100).float()})["image"]
+        if torch.equal(out, image):
+            kinds["identity"] += 1
+        elif torch.equal(out.flatten().sort().values, image.flatten()):
+            kinds["turn_flip"] += 1
+        else:
+            kinds["rotation"] += 1
+    assert 160 < kinds["turn_flip"] < 240  # 1/2, minus the rare turn+flip that is the identity
+    assert 70 < kinds["rotation"] < 130 and 70 < kinds["identity"] < 140

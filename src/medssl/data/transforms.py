@@ -121,7 +121,7 @@ def resize_slices(keys: Sequence[str], slice_size: Sequence[int], data_dims: int
     return mt.Resized(keys, spatial_size=size, mode=modes, anti_aliasing=smooth)
 
 
-SPATIAL_AUGMENTS = ("flip", "rot_flip", "affine")
+SPATIAL_AUGMENTS = ("flip", "rot_flip", "affine", "ssl4mis")
 
 
 def patch_prefix(patch_size: Sequence[int], with_label: bool, slice_2d: bool) -> list:
@@ -146,6 +146,7 @@ def random_patches(
     augment: bool = True,
     num_samples: int = 1,
     spatial_augment: str = "flip",
+    intensity_augment: bool = True,
 ) -> list:
     """Patch sampling and augmentation: the random suffix of a training pipeline (one
     :class:`WithoutMeta` step: the patches come out as plain tensors).
@@ -154,7 +155,10 @@ def random_patches(
     ``patch_size`` is (H, W) and a one-voxel deep patch is cut and squeezed. ``spatial_augment``:
     ``flip`` (every axis), ``rot_flip`` (plus 90-degree turns in the first two axes when the
     patch is square there: UA-MT's and SSL4MIS's RandomRotFlip) or ``affine`` (plus a rotation
-    of up to 20 degrees in that plane and 0.85-1.15 scaling, as SSL4MIS's random_rotate).
+    of up to 20 degrees in that plane and 0.85-1.15 scaling, as SSL4MIS's random_rotate) or
+    ``ssl4mis`` (SSL4MIS's RandomGenerator as written: one of a 90-degree turn plus a flip, a
+    rotation of up to 20 degrees, or nothing). ``intensity_augment``: random intensity scale,
+    shift and noise on top (SSL4MIS and UA-MT have none).
     """
     if spatial_augment not in SPATIAL_AUGMENTS:
         raise ValueError(f"spatial_augment {spatial_augment!r}: use one of {SPATIAL_AUGMENTS}")
@@ -186,6 +190,7 @@ def random_patches(
         steps.append(mt.SqueezeDimd(keys, dim=-1))
     if augment:
         steps += spatial_augmentation(keys, list(patch_size), spatial_augment)
+    if augment and intensity_augment:
         steps += [
             mt.RandScaleIntensityd(IMAGE, factors=0.1, prob=0.3),
             mt.RandShiftIntensityd(IMAGE, offsets=0.1, prob=0.3),
@@ -215,6 +220,8 @@ class WithoutMeta(mt.Compose):
 def spatial_augmentation(keys: list[str], patch_size: list[int], kind: str) -> list:
     """Flips on every axis; 90-degree turns and a small affine in the first two axes."""
     dims = len(patch_size)
+    if kind == "ssl4mis":
+        return [ssl4mis_augmentation(keys, dims, square=patch_size[0] == patch_size[1])]
     steps: list = [mt.RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
     if kind in ("rot_flip", "affine") and patch_size[0] == patch_size[1]:
         steps.append(mt.RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=(0, 1)))
@@ -231,6 +238,27 @@ def spatial_augmentation(keys: list[str], patch_size: list[int], kind: str) -> l
             )
         )
     return steps
+
+
+def ssl4mis_augmentation(keys: list[str], dims: int, square: bool) -> mt.OneOf:
+    """SSL4MIS's ``RandomGenerator``: with probability 1/2 a 90-degree turn (k = 0..3) in the
+    first two axes and a flip of one random axis, else with 1/2 a rotation of up to 20 degrees
+    in that plane, else nothing. Labels are resampled by nearest neighbour (the original uses
+    order 0 for the image too)."""
+    turn_flip: list = [mt.RandAxisFlipd(keys, prob=1.0)]
+    if square:  # a turn of a non-square patch would change its shape
+        turn_flip.insert(0, mt.RandRotate90d(keys, prob=1.0, max_k=3, spatial_axes=(0, 1)))
+    angle = math.radians(20)
+    rotate = mt.RandRotated(
+        keys,
+        range_x=angle if dims == 2 else 0.0,
+        range_z=angle if dims == 3 else 0.0,
+        prob=1.0,
+        mode=["bilinear", "nearest"][: len(keys)],
+        padding_mode="zeros",
+        keep_size=True,
+    )
+    return mt.OneOf([mt.Compose(turn_flip), rotate, mt.Identityd(keys)], weights=[0.5, 0.25, 0.25])
 
 
 def classification_pipeline(

@@ -21,8 +21,10 @@ class PatchDataConfig(DataConfig):
 class SegmentationDataConfig(PatchDataConfig):
     unlabeled_batch_size: int = 2  # unlabelled patches per step (semi-supervised methods)
     foreground_ratio: float = 0.33  # share of patches centred on foreground (nnU-Net: 1/3)
-    # auto: "affine" for 2D networks (SSL4MIS: rot90/flip + rotation), "rot_flip" for 3D (UA-MT)
-    spatial_augment: Literal["auto", "flip", "rot_flip", "affine"] = "auto"
+    # auto: "affine" for 2D networks (rot90/flip + rotation and scaling), "rot_flip" for 3D
+    # (UA-MT); "ssl4mis": SSL4MIS's RandomGenerator as written (turn+flip | rotation | nothing)
+    spatial_augment: Literal["auto", "flip", "rot_flip", "affine", "ssl4mis"] = "auto"
+    intensity_augment: bool = True  # random intensity scale, shift and noise (with augment)
     sw_overlap: float = 0.25  # sliding-window overlap at validation / inference
     sw_batch_size: int = 4  # windows per forward pass
 

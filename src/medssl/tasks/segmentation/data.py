@@ -99,6 +99,7 @@ class SegmentationData(L.LightningDataModule):
                 foreground_ratio=self.cfg.foreground_ratio,
                 augment=self.cfg.augment,
                 spatial_augment=self.spatial_augment(),
+                intensity_augment=self.cfg.intensity_augment,
             )
         )
         return Repeat(self._dataset(key, with_label, transform), self.steps_per_epoch * batch)
