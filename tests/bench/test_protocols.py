@@ -38,9 +38,14 @@ def test_la_gpu_profile_is_the_published_protocol():
     dataset = load_dataset(bench.data_dir())
     for method in ("supervised", "bcp", "kpnet"):
         cfg = bench.run_config(dataset, "gpu", method)
-        assert cfg.net.name == "vnet" and cfg.data.patch_size == [112, 112, 80]
+        assert cfg.net.name == "ssl4mis_vnet" and cfg.data.patch_size == [112, 112, 80]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (2, 2)
         assert cfg.train.max_steps == 15000 and cfg.optim.name == "sgd" and cfg.optim.lr == 0.01
+    cfg = bench.run_config(dataset, "gpu", "supervised")
+    module = get_method("segmentation", "supervised")(
+        cfg.to_dict(), get_task(cfg.task).dataset_info(dataset, cfg)
+    )
+    assert sum(p.numel() for p in module.net.parameters()) == 9_448_866  # the papers' 9.45 M
     split = get_task(cfg.task).make_split(dataset, cfg)
     ids = sorted(c.id for c in dataset.labeled)  # UA-MT's train.list is the sorted ids
     assert split["labeled"] == ids[:8] and sorted(split["val"]) == ids[-16:]
@@ -55,3 +60,5 @@ def test_acdc_gpu_profile_is_the_published_protocol():
         assert cfg.data.patch_size == [256, 256]
         assert (cfg.data.batch_size, cfg.data.unlabeled_batch_size) == (12, 12)
         assert cfg.train.max_steps == 30000 and cfg.net.channels == [16, 32, 64, 128, 256]
+        assert cfg.net.name == "ssl4mis_unet" and cfg.data.intensity == "minmax"
+        assert cfg.data.spatial_augment == "ssl4mis" and not cfg.data.intensity_augment

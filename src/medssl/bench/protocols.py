@@ -37,7 +37,7 @@ LA_SUPERVISED = register(
         labeled=8,
         configs={
             "gpu": {
-                "net": {"name": "vnet"},
+                "net": {"name": "ssl4mis_vnet", "channels": [16, 32, 64, 128, 256]},
                 "data": {"patch_size": [112, 112, 80], "val_cases": 16, "labeled_order": "first"},
                 "train": {"max_steps": 6000, "val_every": 500},
             },
@@ -62,9 +62,15 @@ LA_SUPERVISED = register(
 # labelled sets of la-8 and la-16 are UA-MT's and both protocols validate on the same cases.
 LA_SPLIT = {"val_cases": 16, "val_order": "last", "labeled_order": "first"}
 LA_CONFIGS: dict[str, dict[str, Any]] = {
-    "gpu": {  # UA-MT / MC-Net+: V-Net, 112x112x80, 2 + 2 per batch, SGD 0.01; MC-Net+/BCP length
-        "net": {"name": "vnet"},
-        "data": {"patch_size": [112, 112, 80], "batch_size": 2, "unlabeled_batch_size": 2}
+    "gpu": {  # UA-MT / MC-Net+: their V-Net, 112x112x80, 2 + 2 per batch, SGD 0.01; MC-Net+/BCP length
+        "net": {"name": "ssl4mis_vnet", "channels": [16, 32, 64, 128, 256]},
+        "data": {
+            "patch_size": [112, 112, 80],
+            "batch_size": 2,
+            "unlabeled_batch_size": 2,
+            "spatial_augment": "rot_flip",  # UA-MT's RandomRotFlip, no intensity augmentation
+            "intensity_augment": False,
+        }
         | LA_SPLIT,
         "train": {"max_steps": 15000, "val_every": 1000, "precision": "bf16-mixed"},
     },
@@ -97,12 +103,15 @@ LA_PUBLISHED = {  # Dice / Jaccard / 95HD / ASD, voxels, on UA-MT's 20 test case
 # ACDC (SSL4MIS): a 2D UNet on slices, labelled budget in patients (2 volumes each, taken in
 # the order of SSL4MIS's train list), evaluated per 3D volume on the 20 validation volumes.
 ACDC_CONFIGS: dict[str, dict[str, Any]] = {
-    "gpu": {  # SSL4MIS: UNet 16-256, 256x256 slices, 12 + 12 per batch, 30k iterations
-        "net": {"name": "unet", "channels": [16, 32, 64, 128, 256]},
+    "gpu": {  # SSL4MIS: its UNet 16-256, 256x256 slices, 12 + 12 per batch, 30k iterations
+        "net": {"name": "ssl4mis_unet", "channels": [16, 32, 64, 128, 256]},
         "data": {
             "spatial_dims": 2,
             "slice_size": [256, 256],  # every slice zoomed to 256x256, as SSL4MIS does
             "patch_size": [256, 256],
+            "intensity": "minmax",  # SSL4MIS's per-volume [0, 1]
+            "spatial_augment": "ssl4mis",  # its RandomGenerator, no intensity augmentation
+            "intensity_augment": False,
             "batch_size": 12,
             "unlabeled_batch_size": 12,
             "labeled_order": "first",
