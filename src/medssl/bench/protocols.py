@@ -62,7 +62,8 @@ LA_SUPERVISED = register(
 # labelled sets of la-8 and la-16 are UA-MT's and both protocols validate on the same cases.
 LA_SPLIT = {"val_cases": 16, "val_order": "last", "labeled_order": "first"}
 LA_CONFIGS: dict[str, dict[str, Any]] = {
-    "gpu": {  # UA-MT / MC-Net+: their V-Net, 112x112x80, 2 + 2 per batch, SGD 0.01; MC-Net+/BCP length
+    # UA-MT / MC-Net+: their V-Net, 112x112x80, 2 + 2 per batch, SGD 0.01; MC-Net+/BCP length
+    "gpu": {
         "net": {"name": "ssl4mis_vnet", "channels": [16, 32, 64, 128, 256]},
         "data": {
             "patch_size": [112, 112, 80],
