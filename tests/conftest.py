@@ -11,6 +11,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MEDSSL_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fingerprint_cache(tmp_path_factory) -> None:
+    """Fingerprints (medssl.data.fingerprint) go to a folder of this session, not ~/.cache."""
+    os.environ["MEDSSL_CACHE_DIR"] = str(tmp_path_factory.mktemp("medssl-cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``: the real public datasets (CI has ``../shared`` beside the checkout)."""

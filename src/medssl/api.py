@@ -14,7 +14,7 @@ from medssl.engine import inference
 from medssl.engine.launch import evaluate_run, parse_labeled, train_run
 from medssl.engine.module import method_names
 
-__all__ = ["evaluate", "methods", "parse_labeled", "predict", "train"]
+__all__ = ["evaluate", "methods", "parse_labeled", "plan", "predict", "train"]
 
 
 def train(
@@ -82,6 +82,20 @@ def predict(
 ) -> list[Path]:
     options = {"largest_component": True} if largest_component else {}
     return inference.predict(run, inputs, out, **options)
+
+
+def plan(
+    data: str | Path, task: str = "segmentation", profile: str = "auto", dims: int | None = None
+) -> dict[str, Any] | None:
+    """The dataset's fingerprint and the defaults ``train`` would plan from it (the content of
+    ``RUN/plan.json`` before overrides); None for a task that plans nothing."""
+    from medssl.engine.plan import make_plan
+    from medssl.engine.profiles import resolve_profile
+    from medssl.engine.task import get_task
+
+    dataset = get_task(task).load_dataset(data)
+    planned = make_plan(task, dataset, resolve_profile(profile), dims)
+    return planned.to_dict() if planned else None
 
 
 def methods(task: str = "segmentation") -> list[str]:

@@ -19,7 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="medssl: label-efficient medical image analysis (data, train, evaluate, predict, report).",
 )
-data_app = typer.Typer(no_args_is_help=True, help="Check, generate and corrupt datasets.")
+data_app = typer.Typer(no_args_is_help=True, help="Check, plan, generate and corrupt datasets.")
 app.add_typer(data_app, name="data")
 err = Console(stderr=True)
 out = Console()
@@ -45,6 +45,27 @@ def data_check(
     problems = check_dataset(directory, domains=_domains(domains))
     out.print(format_report(problems), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1 if problems else 0)
+
+
+@data_app.command("plan")
+def data_plan(
+    directory: Path,
+    profile: Annotated[str, typer.Option(help="auto | cpu | gpu")] = "auto",
+    task: str = "segmentation",
+    dims: Annotated[int | None, typer.Option(help="2 or 3: plan for these network dims")] = None,
+):
+    """Print the dataset's fingerprint and the defaults train would plan from it."""
+    from medssl.engine.plan import format_fingerprint, format_plan, make_plan
+    from medssl.engine.profiles import resolve_profile
+    from medssl.engine.task import get_task
+
+    dataset = get_task(task).load_dataset(directory)
+    plan = make_plan(task, dataset, resolve_profile(profile), dims)  # medssl.plan(...) in Python
+    if plan is None:
+        out.print(f"the {task} task plans nothing: its --profile defaults apply", markup=False)
+        return
+    text = f"{format_fingerprint(plan.fingerprint)}\n{format_plan(plan)}"
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("phantom")
@@ -238,6 +259,12 @@ def bench(
     steps: Annotated[
         int | None, typer.Option(help="speed benchmarks: timed steps (default 5 cpu, 20 gpu)")
     ] = None,
+    datasets: Annotated[
+        str | None, typer.Option(help="plan-check: only these datasets (a,b)")
+    ] = None,
+    no_reference: Annotated[
+        bool, typer.Option("--no-reference", help="plan-check: skip the hand-tuned rows")
+    ] = False,
     list_: Annotated[bool, typer.Option("--list", help="list the benchmarks and exit")] = False,
 ):
     """Run a named benchmark; prints a table and writes JSON.
@@ -266,6 +293,8 @@ def bench(
         largest_component=largest_component,
         warmup=warmup,
         steps=steps,
+        datasets=datasets,
+        no_reference=no_reference,
     )
 
 

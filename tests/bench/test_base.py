@@ -102,7 +102,7 @@ def test_protocol_merges_overrides_over_the_profile_without_touching_it(seg_phan
     assert merged["train"]["max_steps"] == 9
     assert merged["train"]["val_every"] == 2  # siblings kept
     assert bench.configs["cpu"]["train"]["max_steps"] == 4
-    assert bench.protocol("cpu") == bench.configs["cpu"]
+    assert bench.protocol("cpu") == {"plan": False, **bench.configs["cpu"]}  # never planned
 
 
 def test_missing_override_file_fails_before_training(seg_phantom: Path, tmp_path: Path):

@@ -67,8 +67,9 @@ class Benchmark:
         return SHARED_DATA / self.data
 
     def protocol(self, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The profile's settings with ``overrides`` (the bench's ``--config``) merged over."""
-        return deep_update(self.configs[profile], overrides or {})
+        """The profile's settings with ``overrides`` (the bench's ``--config``) merged over; a
+        protocol's settings are fixed, not planned from the data (``plan: false``)."""
+        return deep_update({"plan": False, **self.configs[profile]}, overrides or {})
 
     def run_config(
         self,
@@ -125,6 +126,24 @@ def code_version() -> str:
     return f"{version} at {commit}{'+dirty' if changed else ''}"
 
 
+def results_payload(
+    bench: Benchmark, profile: str, overrides: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The head of a bench's ``results.json``: what ran, where, on which code, with which
+    overrides; ``rows`` (filled as methods finish) and ``complete`` follow ``extra``."""
+    return {
+        "benchmark": bench.name,
+        "profile": profile,
+        "description": bench.description,
+        "machine": machine(),
+        "code": code_version(),
+        "overrides": overrides,
+        **extra,
+        "rows": [],
+        "complete": False,
+    }
+
+
 def benchmark_names() -> list[tuple[str, str]]:
     """``(name, description)`` of every registered benchmark, by name."""
     load_benchmarks()
@@ -132,6 +151,7 @@ def benchmark_names() -> list[tuple[str, str]]:
 
 
 def load_benchmarks() -> None:
+    import medssl.bench.plan_check  # noqa: F401  (registers plan-check)
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)
     import medssl.bench.speed  # noqa: F401  (registers the speed benchmarks)
 
@@ -198,20 +218,15 @@ def run_protocol(
     for method in methods:  # a wrong name or key fails before the first hour of training
         bench.run_config(dataset, profile, method, overrides)
     metrics = list(get_task(bench.task).bench_metrics)
-    rows: list[dict[str, Any]] = []
-    payload = {
-        "benchmark": name,
-        "profile": profile,
-        "description": bench.description,
-        "machine": machine(),
-        "code": code_version(),
-        "overrides": overrides,
-        "postprocess": postprocess_name(largest_component),
-        "units": {},
-        "rows": rows,
-        "published": bench.published,
-        "complete": False,
-    }
+    payload = results_payload(
+        bench,
+        profile,
+        overrides,
+        postprocess=postprocess_name(largest_component),
+        units={},
+        published=bench.published,
+    )
+    rows: list[dict[str, Any]] = payload["rows"]
     for method in methods:
         start = time.perf_counter()
         run = train_run(

@@ -31,7 +31,7 @@ from rich.console import Console
 
 from medssl import errors
 from medssl.atomic import write_json_atomic
-from medssl.bench.base import Benchmark, code_version, machine, register
+from medssl.bench.base import Benchmark, register, results_payload
 from medssl.bench.protocols import SEMI_SUPERVISED
 from medssl.engine.config import deep_update, read_yaml
 from medssl.errors import ConfigError, MedsslError, TrainingError
@@ -92,19 +92,8 @@ class SpeedBenchmark(Benchmark):
         dataset = load_dataset(self.data_dir())
         for method in methods:  # a wrong name or key fails before any training
             self.run_config(dataset, profile, method, timed)
-        rows: list[dict[str, Any]] = []
-        payload = {
-            "benchmark": self.name,
-            "profile": profile,
-            "description": self.description,
-            "machine": machine(),
-            "code": code_version(),
-            "overrides": overrides,
-            "warmup_steps": warmup,
-            "steps": steps,
-            "rows": rows,
-            "complete": False,
-        }
+        payload = results_payload(self, profile, overrides, warmup_steps=warmup, steps=steps)
+        rows: list[dict[str, Any]] = payload["rows"]
         notice = Console(stderr=True)
         with tempfile.TemporaryDirectory(prefix="medssl-speed-") as scratch:
             for i, method in enumerate(methods, 1):

@@ -126,6 +126,9 @@ class RunConfig(_Strict):
     labeled: int | float | None = None  # N cases or a fraction; None = every labelled case
     profile: Literal["cpu", "gpu"] = "cpu"
     init: str | None = None  # weights or run to initialise from
+    # defaults planned from the dataset's fingerprint (medssl.engine.plan) under the method's,
+    # --config's and the flags'; false: the profile's fixed defaults (the bench protocols)
+    plan: bool = True
     # validated with the task's own data config class (Task.data_config)
     data: SerializeAsAny[DataConfig] = Field(default_factory=DataConfig)
     net: NetConfig = Field(default_factory=NetConfig)

@@ -12,7 +12,8 @@ from typing import Any
 from medssl.engine import inference
 from medssl.engine.config import read_yaml
 from medssl.engine.module import get_method
-from medssl.engine.profiles import resolve_config
+from medssl.engine.plan import make_plan, note_overrides, wants_plan
+from medssl.engine.profiles import resolve_config, resolve_profile
 from medssl.engine.resume import resumed_values
 from medssl.engine.run import read_run
 from medssl.engine.task import get_task
@@ -112,6 +113,10 @@ def train_run(
     if resume:  # the saved run, changed only where a checkpoint can continue from
         file_values = resumed_values(Path(out), file_values, flags)
     dataset = get_task(task).load_dataset(data, domains=domains)
+    plan = None
+    if not resume and wants_plan(file_values, flags):  # a resumed run keeps its saved values
+        requested = (file_values.get("data") or {}).get("spatial_dims")
+        plan = make_plan(task, dataset, resolve_profile(profile), requested)
     cfg = resolve_config(
         task=task,
         method_cls=method_cls,
@@ -119,8 +124,11 @@ def train_run(
         profile=profile,
         file_values=file_values,
         flag_values=flags,
+        plan=plan,
     )
-    return fit(cfg, dataset, out, force=force, resume=resume)
+    if plan is not None:
+        note_overrides(plan, cfg.to_dict())
+    return fit(cfg, dataset, out, force=force, resume=resume, plan=plan)
 
 
 def evaluate_run(

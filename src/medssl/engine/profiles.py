@@ -6,7 +6,7 @@ the method's defaults, the ``--config`` file, the command-line flags.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -14,6 +14,9 @@ from medssl.data.dataset import Dataset
 from medssl.data.io import read_header
 from medssl.engine.config import RunConfig, build_config, deep_update
 from medssl.engine.task import get_task
+
+if TYPE_CHECKING:
+    from medssl.engine.plan import Plan
 
 
 def resolve_profile(profile: str) -> str:
@@ -47,15 +50,21 @@ def resolve_config(
     profile: str,
     file_values: dict[str, Any],
     flag_values: dict[str, Any],
+    plan: Plan | None = None,
 ) -> RunConfig:
-    """Merge the layers into a validated :class:`RunConfig` and fit the patch to the data."""
+    """Merge the layers into a validated :class:`RunConfig` and fit the patch to the data.
+
+    ``plan`` (:func:`medssl.engine.plan.make_plan`) lies over the profile's defaults and under
+    the method's; it names the network's dimensions unless ``data.spatial_dims`` does."""
     profile = resolve_profile(profile)
     plugin = get_task(task)
     requested_dims = (file_values.get("data") or {}).get("spatial_dims")
-    dims = plugin.network_dims(dataset, requested_dims)
+    dims = plan.dims if plan else plugin.network_dims(dataset, requested_dims)
     chosen = ((deep_update(file_values, flag_values)).get("net") or {}).get("name")
     layers: dict[str, Any] = {"task": task, "profile": profile}
     layers = deep_update(layers, for_network(plugin.profile_defaults(profile, dims), chosen))
+    if plan is not None:
+        layers = deep_update(layers, for_network(plan.config, chosen))
     layers = deep_update(layers, for_network(getattr(method_cls, "default_overrides", {}), chosen))
     layers = deep_update(layers, file_values)
     layers = deep_update(layers, flag_values)

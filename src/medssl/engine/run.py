@@ -42,6 +42,7 @@ RUN_ENTRIES = frozenset(
     {
         CONFIG,
         SPLIT,
+        "plan.json",
         CKPT_DIR,
         METRICS,
         "hparams.yaml",

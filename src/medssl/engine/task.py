@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import lightning as L
 
     from medssl.data.dataset import Dataset
+    from medssl.data.fingerprint import Fingerprint
     from medssl.engine.config import RunConfig
     from medssl.engine.module import MethodModule
 
@@ -52,6 +53,8 @@ class Task:
     #: the report's evaluation plots for this task, by name (``roc``, ``confusion``, ...;
     #: :data:`medssl.report.html.EVALUATION_PLOTS` draws them)
     report_sections: ClassVar[tuple[str, ...]] = ()
+    #: whether :meth:`plan` computes defaults from the dataset's fingerprint
+    plans: ClassVar[bool] = False
 
     # -- configuration ------------------------------------------------------------------------
     def upgrade_config(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +71,13 @@ class Task:
     def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
         """Config values of ``--profile cpu|gpu`` for this task at ``dims`` network dimensions."""
         return {}
+
+    def plan(
+        self, fingerprint: Fingerprint, dataset: Dataset, profile: str, requested_dims: int | None
+    ) -> tuple[int, dict[str, Any], list[str]]:
+        """(network dims, config values, one reason per decision) planned from the dataset's
+        fingerprint for ``profile``; only tasks with ``plans = True`` are asked."""
+        raise NotImplementedError
 
     def network_dims(self, dataset: Dataset, requested: int | None) -> int:
         """The network's spatial dimensions for this dataset (``data.spatial_dims`` wins)."""

@@ -20,6 +20,7 @@ from medssl.engine.divergence import DivergenceGuard
 from medssl.engine.handoff import init_from
 from medssl.engine.loggers import run_loggers
 from medssl.engine.module import get_method
+from medssl.engine.plan import Plan, format_plan, write_plan
 from medssl.engine.progress import DataWaitMonitor, LineProgress
 from medssl.engine.resume import check_checkpoint_fits, saved_split
 from medssl.engine.run import (
@@ -99,7 +100,12 @@ def build_trainer(
 
 
 def train(
-    cfg: RunConfig, dataset: Dataset, out: str | Path, force: bool = False, resume: bool = False
+    cfg: RunConfig,
+    dataset: Dataset,
+    out: str | Path,
+    force: bool = False,
+    resume: bool = False,
+    plan: Plan | None = None,
 ) -> Path:
     """Train ``cfg.method`` on ``dataset`` into the run directory ``out``; returns it.
 
@@ -135,6 +141,9 @@ def train(
     try:
         if not worker:
             write_run_files(run_dir, cfg, split, resume)
+            if plan is not None and not resume:  # shown once the run is sure to start
+                write_plan(run_dir, plan)
+                print(format_plan(plan), flush=True)
         has_val = bool(split["val"])
         trainer = build_trainer(cfg, run_dir, has_val, method_cls.monitor or task.monitor)
         trainer.callbacks.append(ReplacedRun(replaced, last))

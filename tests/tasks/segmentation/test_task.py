@@ -11,7 +11,7 @@ import torch
 
 from medssl.engine.task import TASKS, Monitor, get_task, task_names
 from medssl.errors import ConfigError
-from tests.conftest import train_tiny
+from tests.conftest import TINY_SEG_CONFIG, train_tiny
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "medssl"
 
@@ -30,7 +30,11 @@ def _losses(run: Path) -> list[float]:
 
 @pytest.mark.parametrize("method", sorted(LOSSES_BEFORE_THE_MOVE))
 def test_seeded_losses_are_those_of_the_engine_before_the_move(seg_phantom, tmp_path, method):
-    run = train_tiny(seg_phantom, method=method, out=tmp_path / method, max_steps=4, seed=0)
+    # the engine before the move had no planned defaults: the profile's fixed ones
+    config = {**TINY_SEG_CONFIG, "plan": False}
+    run = train_tiny(
+        seg_phantom, method=method, out=tmp_path / method, max_steps=4, seed=0, config=config
+    )
     assert _losses(run) == pytest.approx(LOSSES_BEFORE_THE_MOVE[method], rel=1e-6, abs=0)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 
 from medssl.data.dataset import Dataset
+from medssl.data.fingerprint import Fingerprint
 from medssl.engine.config import RunConfig
 from medssl.engine.module import MethodModule
 from medssl.engine.task import Monitor, Task, register_task
@@ -18,6 +19,7 @@ from medssl.errors import ConfigError
 from medssl.tasks.segmentation import inference
 from medssl.tasks.segmentation.config import SegmentationDataConfig, upgrade_segmentation_config
 from medssl.tasks.segmentation.data import SegmentationData
+from medssl.tasks.segmentation.plan import plan_segmentation
 from medssl.tasks.segmentation.profiles import SEGMENTATION_PROFILES, fit_patch, network_dims
 
 
@@ -28,6 +30,7 @@ class SegmentationTask(Task):
     monitor = Monitor("val/dice", "max")
     bench_metrics = ("dice", "jaccard", "hd95", "asd")
     report_metrics = ("dice", "hd95")
+    plans = True
 
     def upgrade_config(self, values: dict[str, Any]) -> dict[str, Any]:
         return upgrade_segmentation_config(values)
@@ -37,6 +40,11 @@ class SegmentationTask(Task):
 
     def network_dims(self, dataset: Dataset, requested: int | None) -> int:
         return network_dims(dataset, requested)
+
+    def plan(
+        self, fingerprint: Fingerprint, dataset: Dataset, profile: str, requested_dims: int | None
+    ) -> tuple[int, dict[str, Any], list[str]]:
+        return plan_segmentation(fingerprint, dataset, profile, requested_dims)
 
     def fit_config(self, cfg: RunConfig, dataset: Dataset) -> RunConfig:
         cfg.data.patch_size = fit_patch(cfg, dataset)
