@@ -126,6 +126,8 @@ class RunConfig(_Strict):
     labeled: int | float | None = None  # N cases or a fraction; None = every labelled case
     profile: Literal["cpu", "gpu"] = "cpu"
     init: str | None = None  # weights or run to initialise from
+    # with init: the encoder frozen for the first N steps, or "all" for the whole run (probe)
+    freeze_encoder: int | Literal["all"] = 0
     # defaults planned from the dataset's fingerprint (medssl.engine.plan) under the method's,
     # --config's and the flags'; false: the profile's fixed defaults (the bench protocols)
     plan: bool = True
@@ -157,6 +159,14 @@ class RunConfig(_Strict):
             except ValidationError as err:  # report the keys as ``data.<key>``
                 raise _under("data", err) from None
         return values
+
+    @model_validator(mode="after")
+    def _freeze_needs_init(self) -> RunConfig:
+        if self.freeze_encoder != 0 and not self.init:
+            raise ValueError("freeze_encoder freezes a pretrained encoder: add --init RUN")
+        if isinstance(self.freeze_encoder, int) and self.freeze_encoder < 0:
+            raise ValueError("freeze_encoder is a number of steps >= 0, or 'all'")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

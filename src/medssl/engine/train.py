@@ -17,6 +17,7 @@ from medssl.engine.allocator import keep_freed_memory
 from medssl.engine.checkpoint import AtomicCheckpointIO, BestAndLastCheckpoint, load_checkpoint
 from medssl.engine.config import RunConfig
 from medssl.engine.divergence import DivergenceGuard
+from medssl.engine.freeze import EncoderFreeze
 from medssl.engine.handoff import init_from
 from medssl.engine.loggers import run_loggers
 from medssl.engine.module import get_method
@@ -70,6 +71,8 @@ def build_trainer(
         DataWaitMonitor(every=perf_every),
         DivergenceGuard(run_dir, cfg.optim.lr, str(cfg.train.precision), every=every),
     ]
+    if cfg.freeze_encoder:
+        callbacks.append(EncoderFreeze(None if cfg.freeze_encoder == "all" else cfg.freeze_encoder))
     interactive = sys.stdout.isatty()
     callbacks.append(
         RichProgressBar()

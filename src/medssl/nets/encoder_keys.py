@@ -7,7 +7,9 @@ encoder (``image_encoder.levels.i``): all three build each level as MONAI's ``UN
 the tensors fit one another when widths and strides agree. MONAI's ``VNet`` has its own family.
 The papers' networks (``nets/ssl4mis.py``) have one family each, ``ssl4mis_unet`` and
 ``ssl4mis_vnet``: their single network, their multi-decoder variant (``encoder.levels.i``) and
-KP-Net built on them (``image_encoder.levels.i``) share the encoder's structure.
+KP-Net built on them (``image_encoder.levels.i``) share the encoder's structure. ResNets
+(``resnet``: stem and ``layer1``-``layer4``), DenseNets (``densenet``: ``features``) and
+SwinUNETR (``swin_unetr``: its ``swinViT`` transformer) keep their own names.
 Families whose encoders do not share a structure never exchange weights.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from monai.networks.nets import UNet, VNet
+from monai.networks.nets import DenseNet, ResNet, SwinUNETR, UNet, VNet
 from torch import nn
 
 from medssl.nets.kpnet import KPNet
@@ -70,6 +72,13 @@ def encoder_map(net: nn.Module) -> EncoderMap | None:
         return EncoderMap(net.family, _prefixed(names, "encoder."))
     if isinstance(net, KPNet):  # the image branch; the edge-prompt branch reads other inputs
         return EncoderMap(net.family, _prefixed(names, "image_encoder."))
+    if isinstance(net, ResNet):  # everything before avgpool and fc (nets/encoders.py)
+        stem = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
+        return EncoderMap("resnet", {n: n for n in names if n.startswith(stem)})
+    if isinstance(net, DenseNet):
+        return EncoderMap("densenet", {n: n for n in names if n.startswith("features.")})
+    if isinstance(net, SwinUNETR):  # the transformer VoCo pretrains, not the conv blocks
+        return EncoderMap("swin_unetr", {n: n for n in names if n.startswith("swinViT.")})
     if isinstance(net, VNet):
         keys = {}
         for level, block in enumerate(_VNET_LEVELS):
