@@ -53,6 +53,8 @@ class DataConfig(_Strict):
     labeled_order: Literal["seeded", "first"] = "seeded"  # "first": the first N cases (UA-MT)
     val_order: Literal["seeded", "last"] = "seeded"  # "last": the last val_cases in list order
     labeled_ids: list[str] | None = None  # an explicit labelled list instead of --labeled N
+    # cases this run never reads (evaluation cases kept out of pretraining, say)
+    exclude_ids: list[str] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -41,6 +41,7 @@ from medssl.engine.run import (
 )
 from medssl.engine.task import Monitor, get_task
 from medssl.errors import (
+    ConfigError,
     Interrupted,
     OutputError,
     user_error_in,
@@ -125,6 +126,7 @@ def train(
     method_cls = get_method(cfg.task, cfg.method)
     if resume:
         check_resumable(out)  # before reading its split or checkpoint
+    dataset = without_excluded(dataset, cfg.data.exclude_ids)
     split = saved_split(out, dataset) if resume else task.make_split(dataset, cfg)
     info = task.dataset_info(dataset, cfg)
     module = method_cls(cfg.to_dict(), info)
@@ -168,6 +170,20 @@ def train(
     if not best.exists() and last.exists():  # no validation: the final weights are the best
         write_atomic(best, lambda tmp: shutil.copyfile(last, tmp), verify_zip)
     return run_dir
+
+
+def without_excluded(dataset: Dataset, exclude: list[str] | None) -> Dataset:
+    """``dataset`` without the cases ``data.exclude_ids`` names (each must exist)."""
+    if not exclude:
+        return dataset
+    known = {c.id for c in dataset.cases}
+    unknown = [i for i in exclude if i not in known]
+    if unknown:
+        raise ConfigError(
+            f"data.exclude_ids: {unknown[:3]} are not cases of {dataset.root}; fix the ids"
+        )
+    dropped = set(exclude)
+    return dataset.subset([c.id for c in dataset.cases if c.id not in dropped])
 
 
 def write_run_files(run_dir: Path, cfg: RunConfig, split: dict[str, Any], resume: bool) -> None:
