@@ -32,6 +32,12 @@ class PretrainMethod(MethodModule):
         self.in_channels = int(dataset_info["in_channels"])
         self.backbone = self.build_backbone()
         self.encoder: Encoder = encoder_of(self.backbone)
+        # the rest of the downstream network (decoder, output layer) gets no gradient from a
+        # pretext loss: frozen, so that DDP does not wait for gradients that never come
+        trained = {id(p) for p in self.encoder.parameters()}
+        for parameter in self.backbone.parameters():
+            if id(parameter) not in trained:
+                parameter.requires_grad_(False)
 
     def build_backbone(self) -> nn.Module:
         """The downstream network (the run's ``net``; its output layer is not trained here)."""

@@ -81,7 +81,10 @@ def fit_patch(cfg: RunConfig, dataset: Dataset) -> list[int]:
     patch = list(cfg.data.patch_size or [])[:dims]
     factor = downsample_factor(cfg.net.name, cfg.net.strides, len(cfg.net.channels or [0] * 5))
     largest = [0] * dims
-    for case in [c for c in dataset.cases if c.images][:8]:
+    for case in [c for c in dataset.cases if c.images or c.array is not None][:8]:
+        if not case.images:  # an in-memory image (MedMNIST): its array is the image
+            largest = [max(a, b) for a, b in zip(largest, case.array.shape[:dims], strict=False)]
+            continue
         header = read_header(case.images[0])
         shape = list(header.spatial_shape)
         if cfg.data.target_spacing:
