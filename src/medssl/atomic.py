@@ -145,6 +145,24 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
     return write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
+def write_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
+    """Arrays in one ``.npz``; the read-back must hold every array as written."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def verify(tmp: Path) -> None:
+        with np.load(tmp) as saved:
+            if sorted(saved.files) != sorted(arrays) or any(
+                not np.array_equal(saved[k], np.asarray(v)) for k, v in arrays.items()
+            ):
+                raise ValueError("the arrays read back differ from what was written")
+
+    return write_atomic(path, write, verify)
+
+
 def verify_zip(tmp: Path) -> None:
     """A zip (torch's checkpoint container) whose every member passes its CRC check."""
     with zipfile.ZipFile(tmp) as archive:

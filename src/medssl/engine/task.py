@@ -53,6 +53,8 @@ class Task:
     #: the report's evaluation plots for this task, by name (``roc``, ``confusion``, ...;
     #: :data:`medssl.report.html.EVALUATION_PLOTS` draws them)
     report_sections: ClassVar[tuple[str, ...]] = ()
+    #: whether ``evaluate`` scores a run of this task (pretraining's is judged by fine-tuning)
+    evaluates: ClassVar[bool] = True
     #: whether :meth:`plan` computes defaults from the dataset's fingerprint
     plans: ClassVar[bool] = False
 

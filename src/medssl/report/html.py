@@ -126,9 +126,16 @@ class Page:
             data = self._read_json(path, None)
             if data is not None:
                 evaluations.append(_Evaluation(path, data))
-        if not evaluations:
+        if not evaluations and self._evaluates():
             self.missing.append(f"not evaluated yet: run {self._evaluate_command()}")
         return evaluations
+
+    def _evaluates(self) -> bool:
+        """Whether this run's task is scored by ``evaluate`` (pretraining is not)."""
+        try:
+            return get_task(str(self.config.get("task", "segmentation"))).evaluates
+        except MedsslError:  # an unknown task: say what evaluate would say
+            return True
 
     def _evaluate_command(self) -> str:
         return f"medssl evaluate --run {self.run_dir} --data DIR"
@@ -139,6 +146,7 @@ class Page:
         """The full page; sections render before the summary so it can list their gaps."""
         sections = [
             self._curves_section(),
+            self._pretext_section(),
             self._evaluation_section(),
             self._comparison_section(),
             self._overlay_section(),
@@ -235,8 +243,17 @@ class Page:
             parts.append(_figure(png, plots.GROUP_TITLES[png.stem.removeprefix("curves_")]))
         return "\n".join(parts)
 
+    def _pretext_section(self) -> str:
+        """What a pretraining run's encoder learned (``RUN/pretext_summary.npz``), if anything."""
+        from medssl.report.pretext import pretext_section
+
+        return pretext_section(self.run_dir, self.plots_dir, self.missing)
+
     def _evaluation_section(self) -> str:
         parts = ["<h2>Evaluation</h2>"]
+        if not self.evaluations and not self._evaluates():
+            note = f"a pretraining run is judged by fine-tuning: medssl train --init {self.run_dir}"
+            return "\n".join(parts + [_note(note)])
         if not self.evaluations:
             return "\n".join(parts + [_note(f"not evaluated yet: run {self._evaluate_command()}")])
         for evaluation in self.evaluations:

@@ -280,6 +280,26 @@ def test_a_pretraining_run_logs_its_losses_and_exports_the_encoder(pretrained: P
     assert (pretrained / ENCODER_FILE).stat().st_size > 0
 
 
+def test_the_report_shows_predicted_against_true_overlaps(pretrained: Path, tmp_path: Path):
+    import shutil
+
+    import numpy as np
+
+    from medssl.engine.run import is_run_dir
+    from medssl.report import build_report
+
+    with np.load(pretrained / "pretext_summary.npz") as saved:
+        true, predicted = saved["overlap_true_0"], saved["overlap_predicted_0"]
+    assert true.shape == predicted.shape == (8, 16)  # 8 crops x a 4x4 grid of base crops
+    np.testing.assert_allclose(true.sum(axis=1), 1.0, rtol=1e-6)
+    assert ((predicted >= 0) & (predicted <= 1)).all()
+    run = shutil.copytree(pretrained, tmp_path / "run")
+    assert is_run_dir(run)  # encoder and summary files are a run's own (--force may replace it)
+    html = build_report(run).read_text()
+    assert "What the encoder learned" in html and "pretext_overlaps.png" in html
+    assert "judged by fine-tuning" in html and "not evaluated yet" not in html
+
+
 def test_a_teacher_run_exports_the_student_which_a_segmentation_run_starts_from(
     seg_phantom: Path, tmp_path: Path
 ):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,8 +53,18 @@ class PretrainMethod(MethodModule):
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return self.pretext_losses(batch["unlabeled"]["image"], None)
 
+    #: validation images kept for :meth:`pretext_summary` (the first batch's, at most this many)
+    summary_volumes: int = 3
+
+    def pretext_summary(self) -> dict[str, np.ndarray] | None:
+        """What the encoder learned, as arrays the report plots (``RUN/pretext_summary.npz``);
+        computed after training on :attr:`summary_images`. None: nothing beyond the losses."""
+        return None
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         image = batch["image"]
+        if batch_idx == 0:  # the same fixed validation patches at every check
+            self.summary_images = image[: self.summary_volumes].detach().cpu()
         generator = torch.Generator().manual_seed(int(batch_idx))  # same draws at every check
         losses = self.pretext_losses(image, generator)
         size = int(image.shape[0])

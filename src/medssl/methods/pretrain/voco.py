@@ -240,6 +240,17 @@ class VoCo(PretrainMethod):
             "bases": base_f,
         }
 
+    def pretext_summary(self) -> dict[str, np.ndarray] | None:
+        """Predicted and true overlap matrices of a few validation volumes (the report's plot)."""
+        images = getattr(self, "summary_images", None)
+        if images is None:
+            return None
+        summary: dict[str, np.ndarray] = {}
+        for i, volume in enumerate(images):
+            predicted, true = overlap_matrix(self, volume, seed=i, num_crops=8)
+            summary[f"overlap_predicted_{i}"], summary[f"overlap_true_{i}"] = predicted, true
+        return summary
+
     def pretext_losses(
         self, image: torch.Tensor, generator: torch.Generator | None
     ) -> dict[str, torch.Tensor]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 
+from medssl.atomic import write_npz
 from medssl.data.dataset import Dataset
 from medssl.data.splits import make_pretrain_split
 from medssl.engine.config import RunConfig
@@ -26,6 +27,8 @@ from medssl.errors import ConfigError
 from medssl.tasks.pretrain.data import PretrainData
 from medssl.tasks.segmentation.config import PatchDataConfig
 from medssl.tasks.segmentation.profiles import fit_patch, network_dims
+
+PRETEXT_SUMMARY = "pretext_summary.npz"
 
 PRETRAIN_PROFILES: dict[tuple[str, int], dict[str, Any]] = {
     ("gpu", 3): {
@@ -60,6 +63,7 @@ class PretrainTask(Task):
     name = "pretrain"
     data_config = PatchDataConfig
     monitor = Monitor("val/pretext_loss", "min")
+    evaluates = False  # judged by fine-tuning (train --init RUN), not by evaluate
     bench_metrics = ("pretext_loss",)
 
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
@@ -97,7 +101,11 @@ class PretrainTask(Task):
         return PretrainData(dataset, split, cfg.data, info, steps_per_epoch=steps)
 
     def after_fit(self, run_dir: Path, module: MethodModule) -> None:
-        """Export the backbone the downstream run initialises from."""
+        """Export the backbone the downstream run initialises from, and what the method can show
+        of what it learned (``RUN/pretext_summary.npz``, plotted by the report)."""
+        summary = getattr(module, "pretext_summary", lambda: None)()
+        if summary:
+            write_npz(run_dir / PRETEXT_SUMMARY, summary)
         cfg = module.run_config
         export_encoder(
             module.encoder_network(),
