@@ -18,7 +18,7 @@ __all__ = ["evaluate", "methods", "parse_labeled", "plan", "predict", "train"]
 
 
 def train(
-    data: str | Path,
+    data: str | Path | list[str | Path],
     method: str | None = None,
     out: str | Path = "runs/run",
     task: str = "segmentation",
@@ -38,7 +38,8 @@ def train(
     """Train a method (default ``supervised``); returns the run directory.
 
     ``resume=True`` continues ``out`` with its saved config (task and method included); flags
-    such as ``max_steps`` may still change it.
+    such as ``max_steps`` may still change it. ``data`` may list several folders for
+    ``task="pretrain"``: their images are pooled.
     """
     return train_run(
         data,

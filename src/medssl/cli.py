@@ -207,7 +207,10 @@ def demo(out_dir: Annotated[Path, typer.Option("--out")] = Path("demo_out"), for
 
 @app.command()
 def pretrain(
-    data: Annotated[Path, typer.Option("--data", help="images (labels, if any, are ignored)")],
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", help="images (labels, if any, are ignored); repeat to pool sets"),
+    ],
     method: Annotated[str, typer.Option(help="pretext method (medssl methods --task pretrain)")],
     out_dir: Annotated[Path, typer.Option("--out", help="run directory to create")],
     profile: Annotated[str, typer.Option(help="auto | cpu | gpu")] = "auto",

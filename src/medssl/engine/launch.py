@@ -6,6 +6,8 @@ task's defaults, a resume checked against the saved run, the dataset read as the
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +59,15 @@ def flag_values(
     return flags
 
 
+def data_dir_of(data: str | Path | Sequence[str | Path]) -> str:
+    """The run's ``data_dir``: one folder, or several (pretraining pools them) joined by
+    ``os.pathsep``."""
+    roots = [data] if isinstance(data, str | Path) else list(data)
+    return os.pathsep.join(str(r) for r in roots)
+
+
 def train_run(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     method: str | None,
     out: str | Path,
     task: str,
@@ -76,6 +85,7 @@ def train_run(
     nodes: int | None = None,
 ) -> Path:
     """Resolve the run's config and train it (``medssl.train`` documents the arguments)."""
+    data = data_dir_of(data)
     file_values = read_yaml(config) if isinstance(config, str | Path) else dict(config or {})
     if resume:
         if not (Path(out) / "config.yaml").is_file():

@@ -96,8 +96,9 @@ def replaced_name(out: Path) -> Path:
 
 def check_not_data(out: Path, data_dir: str | Path | None) -> None:
     """Refuse a run folder that is, holds or lies inside the dataset."""
-    if data_dir:
-        check_outside(out, data_dir, "--data", "--out")
+    for folder in str(data_dir or "").split(os.pathsep):  # several when pretraining pools them
+        if folder:
+            check_outside(out, folder, "--data", "--out")
 
 
 def check_resumable(out: Path) -> None:

@@ -65,9 +65,18 @@ class Task:
         return values
 
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
-        """The dataset at ``root`` as this task reads it (pretraining: its unlabelled view)."""
-        from medssl.data.layouts import load_dataset
+        """The dataset at ``root`` as this task reads it (pretraining: its unlabelled view, and
+        several folders joined by ``os.pathsep`` pooled)."""
+        import os
 
+        from medssl.data.layouts import load_dataset
+        from medssl.errors import ConfigError
+
+        if os.pathsep in str(root):
+            raise ConfigError(
+                f"the {self.name} task reads one --data folder; several are pooled only for "
+                "pretraining (medssl pretrain --data A --data B)"
+            )
         return load_dataset(root, domains=domains)
 
     def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:

@@ -87,3 +87,19 @@ def test_labels_are_refused_for_pretraining(images_only: Path, tmp_path: Path):
         api.train(images_only, task="pretrain", method=denoise.NAME, out=tmp_path / "r",
                   labeled=2, profile="cpu", max_steps=1, config=PRETRAIN)  # fmt: skip
     assert not (tmp_path / "r").exists()
+
+
+def test_several_folders_are_pooled_for_pretraining(images_only: Path, seg_phantom: Path, tmp_path):
+    run = api.train([images_only, seg_phantom], task="pretrain", method=denoise.NAME,
+                    out=tmp_path / "pooled", profile="cpu", max_steps=1, config=PRETRAIN)  # fmt: skip
+    split = json.loads((run / "split.json").read_text())
+    ids = split["unlabeled"] + split["val"]
+    sources = {i.split("/", 1)[0] for i in ids}
+    assert sources == {images_only.name, seg_phantom.name} and len(ids) == 16
+
+
+def test_several_folders_are_refused_outside_pretraining(images_only, seg_phantom, tmp_path):
+    with pytest.raises(ConfigError, match="several are pooled only for pretraining"):
+        api.train([images_only, seg_phantom], out=tmp_path / "r", labeled=2, profile="cpu",
+                  max_steps=1, config=TINY_SEG_CONFIG)  # fmt: skip
+    assert not (tmp_path / "r").exists()

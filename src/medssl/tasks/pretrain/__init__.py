@@ -11,6 +11,7 @@ training the method's backbone is exported as ``RUN/encoder.safetensors`` with i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,15 @@ class PretrainTask(Task):
     bench_metrics = ("pretext_loss",)
 
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
+        """One folder's images, or several folders (``--data A --data B``, joined by
+        ``os.pathsep`` in ``data_dir``) pooled into one unlabelled set."""
+        from medssl.data.dataset import pool_datasets
         from medssl.data.layouts import load_images_only
 
-        return load_images_only(root, domains)
+        roots = [r for r in str(root).split(os.pathsep) if r]
+        if len(roots) == 1:
+            return load_images_only(roots[0], domains)
+        return pool_datasets([load_images_only(r, domains) for r in roots])
 
     def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
         return PRETRAIN_PROFILES[(profile, dims)]
