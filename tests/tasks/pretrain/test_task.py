@@ -90,8 +90,9 @@ def test_labels_are_refused_for_pretraining(images_only: Path, tmp_path: Path):
 
 
 def test_several_folders_are_pooled_for_pretraining(images_only: Path, seg_phantom: Path, tmp_path):
-    run = api.train([images_only, seg_phantom], task="pretrain", method=denoise.NAME,
-                    out=tmp_path / "pooled", profile="cpu", max_steps=1, config=PRETRAIN)  # fmt: skip
+    out = tmp_path / "pooled"
+    run = api.train([images_only, seg_phantom], task="pretrain", method=denoise.NAME, out=out,
+                    profile="cpu", max_steps=1, config=PRETRAIN)  # fmt: skip
     split = json.loads((run / "split.json").read_text())
     ids = split["unlabeled"] + split["val"]
     sources = {i.split("/", 1)[0] for i in ids}
