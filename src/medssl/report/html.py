@@ -132,8 +132,9 @@ class Page:
 
     def _evaluates(self) -> bool:
         """Whether this run's task is scored by ``evaluate`` (pretraining is not)."""
+        task = self.config.get("task")
         try:
-            return get_task(str(self.config.get("task", "segmentation"))).evaluates
+            return get_task(str(task)).evaluates if task else True
         except MedsslError:  # an unknown task: say what evaluate would say
             return True
 

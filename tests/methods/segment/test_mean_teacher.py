@@ -55,6 +55,7 @@ def write_shifted_disks(root: Path, labelled=2, unlabelled=12, val=4, seed=0) ->
 
 
 CONFIG = {
+    "plan": False,  # the fixed problem's own settings over the profile's (RESULTS records them)
     "data": {
         "spatial_dims": 2,
         "patch_size": [64, 64],
