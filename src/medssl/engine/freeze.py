@@ -5,7 +5,8 @@ probe when the rest is a linear head).
 Frozen means no gradient (``requires_grad`` off, so the optimiser, which holds every parameter
 from the start, skips them: no update, no weight decay) and batch-norm statistics left as
 pretrained (the encoder's modules in eval mode). Every backbone of the method is frozen alike,
-a student and the networks it is copied to, so an EMA teacher sees the same encoder.
+a student and the networks it is copied to, so an EMA teacher sees the same encoder. Unfreezing
+gives gradients back only to the parameters that had them (an EMA teacher's stay without).
 """
 
 from __future__ import annotations
@@ -29,26 +30,33 @@ class EncoderFreeze(L.Callback):
 
     def __init__(self, steps: int | None) -> None:
         self.steps = steps
-        self.frozen = False
+        self.encoders: list[nn.Module] = []  # found once, at the start of training
+        self.frozen: list[nn.Parameter] = []  # what this callback took the gradient from
 
     def _active(self, step: int) -> bool:
         return self.steps is None or step < self.steps
 
-    def _set(self, module: nn.Module, frozen: bool) -> None:
-        for encoder in encoder_modules(module):
-            for parameter in encoder.parameters():
-                parameter.requires_grad_(not frozen)
-        self.frozen = frozen
-
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._active(trainer.global_step):  # after the optimiser took every parameter
-            self._set(pl_module, True)
+        if not self._active(trainer.global_step):  # resumed past the frozen steps
+            return
+        self.encoders = encoder_modules(pl_module)  # after the optimiser took every parameter
+        self.frozen = [
+            p for encoder in self.encoders for p in encoder.parameters() if p.requires_grad
+        ]
+        for parameter in self.frozen:
+            parameter.requires_grad_(False)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if self.frozen and not self._active(trainer.global_step):
-            self._set(pl_module, False)
-        if self.frozen:  # Lightning puts the module in train mode at every epoch start
-            for encoder in encoder_modules(pl_module):
-                encoder.eval()
+        if not self.encoders:
+            return
+        if not self._active(trainer.global_step):
+            for parameter in self.frozen:
+                parameter.requires_grad_(True)
+            for encoder in self.encoders:  # batch norm learns again from here, not next epoch
+                encoder.train(pl_module.training)
+            self.encoders, self.frozen = [], []
+            return
+        for encoder in self.encoders:  # Lightning puts the module in train mode every epoch
+            encoder.eval()
