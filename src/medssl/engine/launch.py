@@ -6,7 +6,6 @@ task's defaults, a resume checked against the saved run, the dataset read as the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from medssl.engine.module import get_method
 from medssl.engine.plan import make_plan, note_overrides, wants_plan
 from medssl.engine.profiles import resolve_config, resolve_profile
 from medssl.engine.resume import resumed_values
-from medssl.engine.run import read_run
+from medssl.engine.run import data_dir_of, read_run
 from medssl.engine.task import get_task
 from medssl.engine.train import train as fit
 from medssl.errors import CheckpointError, ConfigError, file_error
@@ -57,13 +56,6 @@ def flag_values(
     if chosen:
         flags["train"] = chosen
     return flags
-
-
-def data_dir_of(data: str | Path | Sequence[str | Path]) -> str:
-    """The run's ``data_dir``: one folder, or several (pretraining pools them) joined by
-    ``os.pathsep``."""
-    roots = [data] if isinstance(data, str | Path) else list(data)
-    return os.pathsep.join(str(r) for r in roots)
 
 
 def train_run(

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +95,22 @@ def replaced_name(out: Path) -> Path:
     return out.with_name(f".{out.name}.replaced")
 
 
+def data_dir_of(data: str | Path | Sequence[str | Path]) -> str:
+    """The run's ``data_dir``: one folder, or several (pretraining pools them) joined by
+    ``os.pathsep``; :func:`data_roots` splits it again."""
+    roots = [data] if isinstance(data, str | Path) else list(data)
+    return os.pathsep.join(str(r) for r in roots)
+
+
+def data_roots(data_dir: str | Path | None) -> list[str]:
+    """The folders of a run's ``data_dir`` (:func:`data_dir_of`)."""
+    return [r for r in str(data_dir or "").split(os.pathsep) if r]
+
+
 def check_not_data(out: Path, data_dir: str | Path | None) -> None:
-    """Refuse a run folder that is, holds or lies inside the dataset."""
-    for folder in str(data_dir or "").split(os.pathsep):  # several when pretraining pools them
-        if folder:
-            check_outside(out, folder, "--data", "--out")
+    """Refuse a run folder that is, holds or lies inside the dataset (any of them)."""
+    for folder in data_roots(data_dir):
+        check_outside(out, folder, "--data", "--out")
 
 
 def check_resumable(out: Path) -> None:

@@ -67,12 +67,11 @@ class Task:
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
         """The dataset at ``root`` as this task reads it (pretraining: its unlabelled view, and
         several folders joined by ``os.pathsep`` pooled)."""
-        import os
-
         from medssl.data.layouts import load_dataset
+        from medssl.engine.run import data_roots
         from medssl.errors import ConfigError
 
-        if os.pathsep in str(root):
+        if len(data_roots(root)) > 1:
             raise ConfigError(
                 f"the {self.name} task reads one --data folder; several are pooled only for "
                 "pretraining (medssl pretrain --data A --data B)"

@@ -11,7 +11,6 @@ training the method's backbone is exported as ``RUN/encoder.safetensors`` with i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +71,9 @@ class PretrainTask(Task):
         ``os.pathsep`` in ``data_dir``) pooled into one unlabelled set."""
         from medssl.data.dataset import pool_datasets
         from medssl.data.layouts import load_images_only
+        from medssl.engine.run import data_roots
 
-        roots = [r for r in str(root).split(os.pathsep) if r]
+        roots = data_roots(root)
         if len(roots) == 1:
             return load_images_only(roots[0], domains)
         return pool_datasets([load_images_only(r, domains) for r in roots])
