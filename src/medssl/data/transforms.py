@@ -261,6 +261,15 @@ def ssl4mis_augmentation(keys: list[str], dims: int, square: bool) -> mt.OneOf:
     return mt.OneOf([mt.Compose(turn_flip), rotate, mt.Identityd(keys)], weights=[0.5, 0.25, 0.25])
 
 
+def array_to_unit(channel_last: bool = False) -> list:
+    """An in-memory uint8 image (MedMNIST) channel first (``channel_last``: RGB's trailing axis)
+    and scaled from 0-255 to [0, 1]: how classification and pretraining read such arrays."""
+    return [
+        mt.EnsureChannelFirstd(IMAGE, channel_dim=-1 if channel_last else "no_channel"),
+        mt.ScaleIntensityRanged(IMAGE, a_min=0.0, a_max=255.0, b_min=0.0, b_max=1.0),
+    ]
+
+
 def classification_pipeline(
     size: Sequence[int],
     from_array: bool,
@@ -276,10 +285,7 @@ def classification_pipeline(
     the CT window / z-score rule of segmentation.
     """
     if from_array:
-        steps: list = [
-            mt.EnsureChannelFirstd(IMAGE, channel_dim="no_channel"),
-            mt.ScaleIntensityRanged(IMAGE, a_min=0.0, a_max=255.0, b_min=0.0, b_max=1.0),
-        ]
+        steps: list = array_to_unit()
     else:
         steps = [LoadMedImaged([IMAGE]), mt.EnsureChannelFirstd(IMAGE)]
         steps += normalise(intensity, [IMAGE], ct_window)

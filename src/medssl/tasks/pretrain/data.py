@@ -28,6 +28,8 @@ from monai.data import Dataset as MonaiDataset
 from medssl.data.dataset import Case, Dataset
 from medssl.data.derived import DerivedChannelsd
 from medssl.data.transforms import (
+    IMAGE,
+    array_to_unit,
     intensity_kind,
     load_and_normalise,
     patch_prefix,
@@ -39,8 +41,6 @@ from medssl.engine.loaders import task_loader
 from medssl.tasks.segmentation.config import PatchDataConfig
 from medssl.tasks.segmentation.data import case_record, prefix_options
 
-IMAGE = "image"
-
 
 def array_record(case: Case) -> dict[str, Any]:
     """A MONAI data dict of an in-memory case: its array (a view, not a copy) and its id."""
@@ -51,10 +51,7 @@ def array_prefix(cfg: PatchDataConfig, info: dict[str, Any], channel_last: bool)
     """The deterministic prefix of in-memory uint8 arrays, as classification reads them:
     channel first (``channel_last``: RGB MedMNIST), 0-255 scaled to [0, 1]; then the run's
     slice resizing and derived channels as for files. Arrays have no spacing or orientation."""
-    steps: list = [
-        mt.EnsureChannelFirstd(IMAGE, channel_dim=-1 if channel_last else "no_channel"),
-        mt.ScaleIntensityRanged(IMAGE, a_min=0.0, a_max=255.0, b_min=0.0, b_max=1.0),
-    ]
+    steps: list = array_to_unit(channel_last)
     if cfg.slice_size:
         steps.append(resize_slices([IMAGE], cfg.slice_size, info["data_dims"]))
     if cfg.derived_channels:
