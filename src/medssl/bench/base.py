@@ -144,6 +144,52 @@ def results_payload(
     }
 
 
+@dataclass
+class Trained:
+    """One bench run: its folder, config and split, training seconds, and the evaluation of
+    its validation part (None when the split has none)."""
+
+    run: Path
+    config: dict[str, Any]
+    split: dict[str, Any]
+    seconds: float
+    result: dict[str, Any] | None
+
+
+def train_and_evaluate(
+    data: Path,
+    method: str,
+    out: Path,
+    task: str,
+    *,
+    profile: str,
+    config: dict[str, Any],
+    labeled: Any = None,
+    init: str | None = None,
+    seed: int | None = None,
+    units: str = "auto",
+    largest_component: bool = False,
+) -> Trained:
+    """Train ``method`` into ``out`` (replacing an earlier bench run there), time it, and
+    evaluate the run on its own validation part: what every train-and-score bench does."""
+    from medssl.engine.launch import evaluate_run, train_run
+    from medssl.engine.run import read_run
+
+    start = time.perf_counter()
+    run = train_run(
+        data, method, out, task, labeled=labeled, profile=profile, config=config, init=init,
+        seed=seed, force=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    run_config, split = read_run(run)
+    result = None
+    if split.get("val"):
+        result = evaluate_run(
+            run, data, only="val", units=units, largest_component=largest_component
+        )
+    return Trained(run, run_config, split, seconds, result)
+
+
 def benchmark_names() -> list[tuple[str, str]]:
     """``(name, description)`` of every registered benchmark, by name."""
     load_benchmarks()
@@ -206,8 +252,6 @@ def run_protocol(
     ``largest_component`` post-processes every method's prediction alike (off by default).
     """
     from medssl.data.layouts import load_dataset
-    from medssl.engine.launch import evaluate_run, train_run
-    from medssl.engine.run import read_run
     from medssl.engine.task import get_task
     from medssl.report.tables import rows_table
     from medssl.tasks.segmentation.inference import postprocess_name
@@ -229,32 +273,26 @@ def run_protocol(
     )
     rows: list[dict[str, Any]] = payload["rows"]
     for method in methods:
-        start = time.perf_counter()
-        run = train_run(
+        trained = train_and_evaluate(
             bench.data_dir(),
             method,
             out / method,
             bench.task,
-            labeled=bench.labeled,
             profile=profile,
             config=protocol,
-            force=True,
-        )
-        seconds = time.perf_counter() - start
-        run_config, split = read_run(run)  # not ``config``: that is the --config path
-        steps = run_config["train"]["max_steps"]
-        result = evaluate_run(
-            run,
-            bench.data_dir(),
-            only="val",
+            labeled=bench.labeled,
             units=bench.units,
             largest_component=largest_component,
         )
+        run, seconds, result = trained.run, trained.seconds, trained.result
+        if result is None:
+            raise ConfigError(f"{name}: {run} has no validation cases to score")
+        steps = trained.config["train"]["max_steps"]
         metrics = metrics or list(result["mean"])  # a task naming no columns shows them all
         rows.append(
             {
                 "method": method,
-                "labeled": bench.labeled_text or len(split["labeled"]),
+                "labeled": bench.labeled_text or len(trained.split["labeled"]),
                 **{k: result["mean"][k] for k in metrics},
                 "train_s": seconds,
                 "it_per_s": steps / seconds,

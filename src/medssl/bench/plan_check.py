@@ -12,7 +12,6 @@ the hand-tuned row.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +19,14 @@ from typing import Any, ClassVar
 from rich.console import Console
 
 from medssl.atomic import write_json_atomic
-from medssl.bench.base import BENCHMARKS, SHARED_DATA, Benchmark, register, results_payload
+from medssl.bench.base import (
+    BENCHMARKS,
+    SHARED_DATA,
+    Benchmark,
+    register,
+    results_payload,
+    train_and_evaluate,
+)
 from medssl.engine.config import deep_update, read_yaml
 from medssl.errors import ConfigError
 
@@ -151,32 +157,20 @@ def reference_row(
 def train_and_score(
     data: Path, run_dir: Path, profile: str, config: dict[str, Any], labeled: Any
 ) -> dict[str, Any]:
-    from medssl.engine.launch import evaluate_run, train_run
-    from medssl.engine.run import read_run
-
-    start = time.perf_counter()
-    run = train_run(
-        data,
-        "supervised",
-        run_dir,
-        "segmentation",
+    trained = train_and_evaluate(
+        data, "supervised", run_dir, "segmentation", profile=profile, config=config,
         labeled=labeled,
-        profile=profile,
-        config=config,
-        force=True,
-    )
-    seconds = time.perf_counter() - start
-    _, split = read_run(run)
-    if not split.get("val"):
-        return {"labeled": len(split["labeled"]), "dice": None, "hd95": None, "train_s": seconds}
-    result = evaluate_run(run, data, only="val")
+    )  # fmt: skip
+    row = {"labeled": len(trained.split["labeled"]), "train_s": trained.seconds}
+    if trained.result is None:
+        return {**row, "dice": None, "hd95": None}
+    mean = trained.result["mean"]
     return {
-        "labeled": len(split["labeled"]),
-        "val_cases": result["cases"],
-        "dice": result["mean"]["dice"],
-        "hd95": result["mean"]["hd95"],
-        "train_s": seconds,
-        "run_dir": str(run),
+        **row,
+        "val_cases": trained.result["cases"],
+        "dice": mean["dice"],
+        "hd95": mean["hd95"],
+        "run_dir": str(trained.run),
     }
 
 

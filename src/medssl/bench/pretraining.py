@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from rich.console import Console
 
 from medssl.atomic import write_json_atomic
-from medssl.bench.base import Benchmark, register, results_payload
+from medssl.bench.base import Benchmark, register, results_payload, train_and_evaluate
 from medssl.bench.protocols import LA_CONFIGS, PNEUMONIA
 from medssl.engine.config import deep_update, read_yaml
 from medssl.errors import ConfigError
@@ -159,28 +159,24 @@ class PretrainBenchmark(Benchmark):
         overrides: dict[str, Any],
         init: str | None,
     ) -> dict[str, Any]:
-        from medssl.engine.launch import evaluate_run, train_run
-
         config = self.protocol(profile, overrides)
         if arm.mode == "probe":
             config = deep_update(config, {"freeze_encoder": "all"})
-        start = time.perf_counter()
-        run = train_run(
+        trained = train_and_evaluate(
             self.data_dir(), arm.method, out / "finetune" / f"{arm.name}-s{seed}", self.task,
-            labeled=arm.labeled, profile=profile, config=config, init=init, seed=seed,
-            force=True,
+            profile=profile, config=config, labeled=arm.labeled, init=init, seed=seed,
+            units=self.units,
         )  # fmt: skip
-        seconds = time.perf_counter() - start
-        result = evaluate_run(run, self.data_dir(), only="val", units=self.units)
+        mean = trained.result["mean"] if trained.result else {}
         return {
             "labeled": arm.labeled,
             "method": arm.method,
             "mode": arm.mode,
             "init": arm.init,
             "seed": seed,
-            **{k: result["mean"].get(k) for k in self.task_metrics()},
-            "train_s": seconds,
-            "run": str(run),
+            **{k: mean.get(k) for k in self.task_metrics()},
+            "train_s": trained.seconds,
+            "run": str(trained.run),
         }
 
 
