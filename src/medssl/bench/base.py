@@ -190,6 +190,18 @@ def train_and_evaluate(
     return Trained(run, run_config, split, seconds, result)
 
 
+def print_results(
+    title: str, rows: list[dict[str, Any]], columns: list[str], out: Path, width: int = 140
+) -> None:
+    """The bench's table, at least ``width`` wide (a log file must not cut it), and where its
+    JSON is."""
+    from medssl.report.tables import rows_table
+
+    console = Console(width=max(width, Console().width))
+    console.print(rows_table(title, rows, columns))
+    console.print(f"results: {out / 'results.json'}")
+
+
 def benchmark_names() -> list[tuple[str, str]]:
     """``(name, description)`` of every registered benchmark, by name."""
     load_benchmarks()
@@ -253,7 +265,6 @@ def run_protocol(
     """
     from medssl.data.layouts import load_dataset
     from medssl.engine.task import get_task
-    from medssl.report.tables import rows_table
     from medssl.tasks.segmentation.inference import postprocess_name
 
     name = bench.name
@@ -306,11 +317,9 @@ def run_protocol(
         # after every method: an interrupted bench keeps the rows it finished
         write_json_atomic(out / "results.json", payload)
     columns = ["method", "labeled", *metrics, "train_s", "it_per_s", "train_it_per_s", "data_wait"]
-    console = Console(width=max(140, Console().width))  # a log file must not cut the table
     title = f"{name} ({profile}{', overridden by ' + str(config) if config else ''}; "
     title += "largest component; " if largest_component else ""
-    console.print(rows_table(f"{title}{payload['code']}, {payload['machine']})", rows, columns))
-    console.print(f"results: {out / 'results.json'}")
+    print_results(f"{title}{payload['code']}, {payload['machine']})", rows, columns, out)
     return payload
 
 

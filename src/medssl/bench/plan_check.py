@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.console import Console
-
 from medssl.atomic import write_json_atomic
 from medssl.bench.base import (
     BENCHMARKS,
     SHARED_DATA,
     Benchmark,
+    print_results,
     register,
     results_payload,
     train_and_evaluate,
@@ -71,7 +70,6 @@ class PlanCheckBenchmark(Benchmark):
         datasets: str | None = None,
         no_reference: bool = False,
     ) -> dict[str, Any]:
-        from medssl.report.tables import rows_table
 
         if methods != ["supervised"]:
             raise ConfigError("plan-check trains supervised only; drop --methods")
@@ -89,10 +87,8 @@ class PlanCheckBenchmark(Benchmark):
                 write_json_atomic(out / "results.json", payload)
         payload["complete"] = True
         write_json_atomic(out / "results.json", payload)
-        console = Console(width=max(160, Console().width))
         title = f"{self.name} ({profile}; {payload['code']}, {payload['machine']})"
-        console.print(rows_table(title, rows, COLUMNS))
-        console.print(f"results: {out / 'results.json'}")
+        print_results(title, rows, COLUMNS, out, width=160)
         return payload
 
     def chosen(self, datasets: str | None) -> list[PlanTarget]:

@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.console import Console
-
 from medssl.atomic import write_json_atomic
-from medssl.bench.base import Benchmark, register, results_payload, train_and_evaluate
+from medssl.bench.base import (
+    Benchmark,
+    print_results,
+    register,
+    results_payload,
+    train_and_evaluate,
+)
 from medssl.bench.protocols import LA_CONFIGS, PNEUMONIA
 from medssl.engine.config import deep_update, read_yaml
 from medssl.errors import ConfigError
@@ -79,7 +83,6 @@ class PretrainBenchmark(Benchmark):
     ) -> dict[str, Any]:
         from medssl.data.layouts import load_dataset
         from medssl.engine.task import get_task
-        from medssl.report.tables import rows_table
 
         inits = list(dict.fromkeys(methods))
         pretexts = [m for m in inits if m != SCRATCH]
@@ -117,10 +120,8 @@ class PretrainBenchmark(Benchmark):
         payload["complete"] = True
         write_json_atomic(out / "results.json", payload)
         columns = ["labeled", "method", "mode", "init", *self.table_metrics(), "seeds", "train_s"]
-        console = Console(width=max(160, Console().width))
         title = f"{self.name} ({profile}; {payload['code']}, {payload['machine']})"
-        console.print(rows_table(title, payload["rows"], columns))
-        console.print(f"results: {out / 'results.json'}")
+        print_results(title, payload["rows"], columns, out, width=160)
         return payload
 
     def task_metrics(self) -> list[str]:

@@ -31,7 +31,7 @@ from rich.console import Console
 
 from medssl import errors
 from medssl.atomic import write_json_atomic
-from medssl.bench.base import Benchmark, register, results_payload
+from medssl.bench.base import Benchmark, print_results, register, results_payload
 from medssl.bench.protocols import SEMI_SUPERVISED
 from medssl.engine.config import deep_update, read_yaml
 from medssl.errors import ConfigError, MedsslError, TrainingError
@@ -80,7 +80,6 @@ class SpeedBenchmark(Benchmark):
         """Time each method in its own process; print the table and write ``OUT/results.json``
         after every method (an interrupted bench keeps the rows it finished)."""
         from medssl.data.layouts import load_dataset
-        from medssl.report.tables import rows_table
 
         methods = list(dict.fromkeys(methods))  # one run folder, one row per method
         warmup = self.warmup if warmup is None else warmup
@@ -111,9 +110,7 @@ class SpeedBenchmark(Benchmark):
                 rows.append({"method": method, **measure(spec, warmup)})
                 payload["complete"] = len(rows) == len(methods)
                 write_json_atomic(out / "results.json", payload)
-        console = Console(width=max(140, Console().width))  # a log file must not cut the table
-        console.print(rows_table(self.title(payload, config), rows, self.columns(rows)))
-        console.print(f"results: {out / 'results.json'}")
+        print_results(self.title(payload, config), rows, self.columns(rows), out)
         return payload
 
     def title(self, payload: dict[str, Any], config: str | Path | None) -> str:
