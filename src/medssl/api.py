@@ -90,12 +90,9 @@ def plan(
 ) -> dict[str, Any] | None:
     """The dataset's fingerprint and the defaults ``train`` would plan from it (the content of
     ``RUN/plan.json`` before overrides); None for a task that plans nothing."""
-    from medssl.engine.plan import make_plan
-    from medssl.engine.profiles import resolve_profile
-    from medssl.engine.task import get_task
+    from medssl.engine.plan import plan_for
 
-    dataset = get_task(task).load_dataset(data)
-    planned = make_plan(task, dataset, resolve_profile(profile), dims)
+    planned = plan_for(data, task, profile, dims)
     return planned.to_dict() if planned else None
 
 

@@ -55,12 +55,9 @@ def data_plan(
     dims: Annotated[int | None, typer.Option(help="2 or 3: plan for these network dims")] = None,
 ):
     """Print the dataset's fingerprint and the defaults train would plan from it."""
-    from medssl.engine.plan import format_fingerprint, format_plan, make_plan
-    from medssl.engine.profiles import resolve_profile
-    from medssl.engine.task import get_task
+    from medssl.engine.plan import format_fingerprint, format_plan, plan_for
 
-    dataset = get_task(task).load_dataset(directory)
-    plan = make_plan(task, dataset, resolve_profile(profile), dims)  # medssl.plan(...) in Python
+    plan = plan_for(directory, task, profile, dims)  # medssl.plan(...) in Python
     if plan is None:
         out.print(f"the {task} task plans nothing: its --profile defaults apply", markup=False)
         return

@@ -57,6 +57,15 @@ def make_plan(
     return Plan(task, profile, dims, config, reasons, fp)
 
 
+def plan_for(
+    data: str | Path, task: str = "segmentation", profile: str = "auto", dims: int | None = None
+) -> Plan | None:
+    """:func:`make_plan` for the dataset at ``data`` (``data plan`` and ``medssl.plan``)."""
+    from medssl.engine.profiles import resolve_profile
+
+    return make_plan(task, get_task(task).load_dataset(data), resolve_profile(profile), dims)
+
+
 def wants_plan(*layers: dict[str, Any]) -> bool:
     """False when any of the user's layers sets ``plan: false``."""
     return all(layer.get("plan", True) is not False for layer in layers)
