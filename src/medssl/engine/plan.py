@@ -57,9 +57,7 @@ def make_plan(
     return Plan(task, profile, dims, config, reasons, fp)
 
 
-def plan_for(
-    data: str | Path, task: str = "segmentation", profile: str = "auto", dims: int | None = None
-) -> Plan | None:
+def plan_for(data: str | Path, task: str, profile: str, dims: int | None = None) -> Plan | None:
     """:func:`make_plan` for the dataset at ``data`` (``data plan`` and ``medssl.plan``)."""
     from medssl.engine.profiles import resolve_profile
 
