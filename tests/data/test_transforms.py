@@ -94,6 +94,25 @@ def test_2d_slices_of_3d_volumes(shared_data: Path):
     assert sample["image"].shape == (1, 64, 64) and sample["label"].shape == (1, 64, 64)
 
 
+def test_2d_network_reads_a_single_slice_file_as_acquired(shared_data: Path):
+    """OASIS stores one coronal slice as 160x192x1 with an affine whose axes reorient: a 2D
+    network must see that slice, not 160x1 rows of it after a turn to RAS."""
+    name = "oasis_OAS1_0001_MR1"
+    root = shared_data / "oasis2d"
+    record = {"image": str(root / "imagesTr" / f"{name}_0000.nii.gz")}
+    record["label"] = str(root / "labelsTr" / f"{name}.nii.gz")
+    pre = load_and_normalise(True, intensity="mri", data_dims=3, network_dims=2)
+    loaded = Compose(pre)(record)
+    assert loaded["label"].shape == (1, 160, 192, 1)
+    pipeline = Compose(
+        patch_prefix([160, 160], True, slice_2d=True)
+        + random_patches([160, 160], True, slice_2d=True, augment=False)
+    )
+    patch = pipeline(loaded)[0]
+    # every structure of the slice is in a 160x160 window of it (24 of the 25 labels)
+    assert len(np.unique(np.asarray(patch["label"]))) >= 20
+
+
 def test_classification_pipeline_on_medmnist_arrays(shared_data: Path):
     images, labels = read_npz(shared_data / "adrenalmnist3d" / "adrenalmnist3d_64.npz")["val"]
     out = classification_pipeline([32, 32, 32], from_array=True)({"image": images[0]})

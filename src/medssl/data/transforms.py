@@ -94,7 +94,9 @@ def load_and_normalise(
         LoadMedImaged(keys),
         mt.EnsureChannelFirstd(keys),
     ]
-    if data_dims == 3:
+    if data_dims == 3 and network_dims != 2:
+        # A 2D network reads the slices as acquired (the file's last axis): reorienting first
+        # would turn a coronal single-slice file (160x192x1) into 160x1x192 and cut rows.
         steps.append(mt.Orientationd(keys, axcodes="RAS", labels=None))
     if target_spacing:
         modes = ("bilinear", "nearest") if with_label else ("bilinear",)
