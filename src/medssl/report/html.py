@@ -202,8 +202,9 @@ class Page:
             ("task", _e(self.config.get("task", "—"))),
             ("data", f"<code>{_e(self._data_path() or '—')}</code>"),
             ("seed", _e(self._seed())),
-            ("labeled", _e(self.config.get("labeled") or "all")),
         ]
+        if self._evaluates():  # pretraining reads no labels: a budget would mislead
+            facts.append(("labeled", _e(self.config.get("labeled") or "all")))
         if self.split:
             counts = ", ".join(f"{len(v)} {_e(k)}" for k, v in self.split.items() if _is_list(v))
             facts.append(("cases", counts or "—"))

@@ -298,6 +298,7 @@ def test_the_report_shows_predicted_against_true_overlaps(pretrained: Path, tmp_
     html = build_report(run).read_text()
     assert "What the encoder learned" in html and "pretext_overlaps.png" in html
     assert "judged by fine-tuning" in html and "not evaluated yet" not in html
+    assert "<dt>labeled</dt>" not in html  # pretraining reads no labels: no label budget
 
 
 def test_a_teacher_run_exports_the_student_which_a_segmentation_run_starts_from(
