@@ -19,7 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     help="medssl: label-efficient medical image analysis (data, train, evaluate, predict, report).",
 )
-data_app = typer.Typer(no_args_is_help=True, help="Check, plan, generate and corrupt datasets.")
+data_app = typer.Typer(
+    no_args_is_help=True, help="Check, plan, generate and corrupt datasets; export radiomics."
+)
 app.add_typer(data_app, name="data")
 err = Console(stderr=True)
 out = Console()
@@ -94,6 +96,48 @@ def data_corrupt(
         directory, target, fraction=fraction, kinds=_domains(kinds), seed=seed
     )
     out.print(f"planted {len(planted)} problems in {target} (listed in corruptions.json)")
+
+
+@data_app.command("radiomics")
+def data_radiomics(
+    directory: Path,
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    settings: Annotated[
+        Path | None,
+        typer.Option(help="YAML: image_types, feature_classes, bin_width, resampled_spacing, ..."),
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="per-case cache folder (default: medssl's cache)")
+    ] = None,
+    label: Annotated[
+        int | None, typer.Option(help="the lesion's label value (default: every label > 0)")
+    ] = None,
+    positions: Annotated[
+        Path | None,
+        typer.Option(help="CSV of lesion centres and diameters (JSRT's clinical.csv form)"),
+    ] = None,
+    channel: Annotated[int, typer.Option(help="which image channel (file) to read")] = 0,
+):
+    """Radiomics features (pyradiomics) of every case with a lesion mask, as one CSV."""
+    from rich.progress import Progress
+
+    from medssl.data.radiomics import export_table, read_settings
+    from medssl.data.radiomics.table import format_summary
+
+    chosen = read_settings(settings) if settings is not None else None
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        bar = progress.add_task("radiomics", total=None)
+        table = export_table(
+            directory,
+            out_file,
+            chosen,
+            cache_dir=cache,
+            label=label,
+            positions=positions,
+            channel=channel,
+            on_case=lambda done, total: progress.update(bar, completed=done, total=total),
+        )
+    out.print(format_summary(table, out_file), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
