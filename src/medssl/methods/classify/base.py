@@ -1,6 +1,6 @@
 """The classification family's base: one image -> logits network, cross-entropy, val AUC.
 
-Every classification method (supervised, later BKC, CCL) inherits this and adds its own losses.
+Every classification method (supervised, CCL, later BKC) inherits this and adds its own losses.
 The network comes from the factory by ``run_config.net.name`` (ResNet or DenseNet, 2D or 3D);
 validation accumulates softmax probabilities over the epoch and logs ``val/auc``,
 ``val/accuracy``, ``val/f1_macro`` and ``val/balanced_accuracy`` with
@@ -21,6 +21,7 @@ from medssl.data.derived import input_channels
 from medssl.engine.module import MethodConfig, MethodModule
 from medssl.errors import ConfigError
 from medssl.metrics.classification import classification_metrics
+from medssl.nets.encoders import encoder_of
 from medssl.nets.factory import CLASSIFIERS, create_net
 
 #: inputs whose every side is at most this get the small stem (``small_input``) by default
@@ -106,6 +107,16 @@ class ClassificationMethod(MethodModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's pooled features ``(B, D)`` and the logits ``(B, K)`` it computes from
+        them, in one forward pass (the logits are ``self(x)``'s): for methods that put a head or
+        a loss on the features. The features are :func:`~medssl.nets.encoders.encoder_of`'s
+        (ResNet: after ``layer4``; DenseNet: ``features`` and its ReLU), the input of the
+        network's last Linear, its classifier (``fc`` / ``class_layers.out``)."""
+        features = encoder_of(self.net)(x)
+        classifier = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
+        return features, classifier(features)
 
     def inference_net(self) -> nn.Module:
         """The network used at test time (a teacher for EMA methods, if they choose)."""
