@@ -105,10 +105,11 @@ class Task:
     def image_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
         """The facts about the images every task's ``dataset_info`` holds: channels, the
         network's and the files' dimensions, whether spacing is known, the layout."""
+        from medssl.data.dataset import image_channels
         from medssl.engine.profiles import data_dims
 
         return {
-            "in_channels": dataset.num_channels,
+            "in_channels": image_channels(dataset),  # declared names, else the files (RGB: 3)
             "channel_names": dataset.channel_names,
             "spatial_dims": cfg.data.spatial_dims,
             "data_dims": data_dims(dataset),

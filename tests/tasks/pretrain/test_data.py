@@ -74,3 +74,16 @@ def test_rgb_arrays_keep_their_channels_first():
 def test_the_patch_is_capped_at_the_arrays_size():
     arrays = [np.zeros((28, 28)), np.zeros((30, 26))]
     assert array_patch([128, 16], arrays) == [30, 16]
+
+
+def test_rgb_medmnist_pretrains_with_three_input_channels(tmp_path: Path):
+    """An RGB MedMNIST npz (no channel names declared) gives the network 3 input channels."""
+    from medssl.engine.config import RunConfig
+    from medssl.tasks.pretrain import PretrainTask
+
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 28, 28, 3), dtype=np.uint8)
+    labels = np.zeros((6, 1), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "rgb.npz", train_images=rgb, train_labels=labels)
+    dataset = load_images_only(tmp_path)
+    cfg = RunConfig(task="pretrain", data={"spatial_dims": 2})
+    assert PretrainTask().dataset_info(dataset, cfg)["in_channels"] == 3
