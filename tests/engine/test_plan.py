@@ -61,6 +61,6 @@ def test_python_api_plan(shared_data):
     import medssl
 
     planned = medssl.plan(shared_data / "acdc", profile="cpu")
-    assert planned["dims"] == 2 and planned["planned"]["data"]["slice_size"] == [160, 160]
+    assert planned["dims"] == 2 and planned["planned"]["data"]["slice_size"] == [128, 128]
     assert planned["fingerprint"]["spacing_known"] is False
     assert medssl.plan(shared_data / "pneumoniamnist", task="classification") is None

@@ -116,3 +116,20 @@ def test_two_dimensional_images_and_profiles():
     assert patch_voxels(cpu) <= BUDGETS[("cpu", 2)].voxels * 1.15
     assert patch_voxels(gpu) <= BUDGETS[("gpu", 2)].voxels * 1.15
     assert cpu["train"]["max_steps"] < gpu["train"]["max_steps"]
+
+
+def test_the_cpu_2d_plan_trains_a_full_resolution_unet_that_takes_its_patch():
+    import torch
+
+    from medssl.nets.factory import create_net
+
+    fp = make_fp([160, 192], [1.0, 1.0], box_mm=[140.0, 124.0], file_dims=2)
+    _, cpu, reasons = plan(fp, "cpu")
+    net = cpu["net"]
+    assert net["name"] == "ssl4mis_unet" and "network ssl4mis_unet" in " ".join(reasons)
+    patch = cpu["data"]["patch_size"]
+    model = create_net(net["name"], 2, 1, 3, channels=net["channels"])
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, *patch)).shape == (1, 3, *patch)
+    _, three_d, _ = plan(make_fp([64, 64, 64], [1.0, 1.0, 1.0]), "cpu")
+    assert three_d["net"]["name"] == "unet"  # 3D plans keep MONAI's UNet
