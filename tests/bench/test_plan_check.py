@@ -28,6 +28,7 @@ def test_plan_check_trains_the_plan_and_scores_it(tmp_path, capsys):
     assert row["dataset"] == "phantom-seg3d" and row["run"] == "planned"
     assert 0.0 <= row["dice"] <= 1.0 and row["val_cases"] >= 1
     assert row["plan"].startswith("3D")
+    assert "patch 32x32x32 unet 8-32 x3 2 steps" in row["plan"]  # what trained: --config won
     saved = json.loads((out / "results.json").read_text())
     assert saved["complete"] and saved["rows"][0]["dice"] == row["dice"]
     plan = json.loads((out / "phantom-seg3d" / "planned" / "plan.json").read_text())

@@ -171,16 +171,21 @@ def train_and_score(
 
 
 def plan_summary(plan: dict[str, Any]) -> str:
-    """The plan's key values in one cell: dims, spacing, patch, widths, steps."""
-    data, net = plan["planned"]["data"], plan["planned"]["net"]
+    """The key values the run trained with, in one cell: dims, spacing, patch, network, steps
+    (the plan's, with what ``--config`` or the method overrode in their place)."""
+    planned = {k: dict(v) for k, v in plan["planned"].items() if isinstance(v, dict)}
+    for key, value in (plan.get("overridden") or {}).items():
+        section, _, name = key.partition(".")
+        planned.setdefault(section, {})[name] = value
+    data, net = planned["data"], planned["net"]
     spacing = data.get("target_spacing") or data.get("slice_size") or "native"
     if isinstance(spacing, list):
         spacing = "x".join(f"{s:g}" for s in spacing if s > 0)
     patch = "x".join(str(p) for p in data["patch_size"])
-    steps = plan["planned"]["train"]["max_steps"]
+    steps = planned["train"]["max_steps"]
     return (
-        f"{plan['dims']}D {spacing} patch {patch} unet {net['channels'][0]}-"
-        f"{net['channels'][-1]} x{len(net['channels'])} {steps} steps"
+        f"{plan['dims']}D {spacing} patch {patch} {net.get('name', 'unet')} "
+        f"{net['channels'][0]}-{net['channels'][-1]} x{len(net['channels'])} {steps} steps"
     )
 
 
