@@ -16,30 +16,17 @@ from medssl.engine.inference import load_model
 from medssl.engine.module import get_method, method_names
 from medssl.losses.class_correlation import correlation_soft_labels
 from medssl.methods.classify.ccl import CCLNet
+from tests.methods.classify.tiny import TINY_3D, train_classifier
 
 TINY_2D = {
     "data": {"batch_size": 12},
     "net": {"name": "resnet10"},
     "train": {"val_every": 4, "log_every": 1},
 }
-TINY_3D = {  # the supervised test's fast 3D classifier: ResNet-10, stride-2 stem, 20^3
-    "data": {"batch_size": 6, "patch_size": [20, 20, 20]},
-    "net": {"name": "resnet10", "options": {"conv1_t_stride": 2}},
-    "train": {"val_every": 4, "log_every": 1},
-}
 
 
 def train(data: Path, out: Path, max_steps: int, config: dict) -> Path:
-    return api.train(
-        data,
-        method="ccl",
-        out=out,
-        task="classification",
-        profile="cpu",
-        max_steps=max_steps,
-        config=config,
-        seed=0,
-    )
+    return train_classifier("ccl", data, out, max_steps, config, seed=0)
 
 
 def fit_fixed_batch(module: CCLNet, x: torch.Tensor, y: torch.Tensor, steps: int = 8) -> list:

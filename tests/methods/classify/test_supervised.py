@@ -14,31 +14,16 @@ from PIL import Image
 from medssl import api
 from medssl.engine.inference import load_model
 from medssl.methods.classify.base import balanced_weights
+from tests.methods.classify.tiny import TINY_3D, train_classifier
 
 TINY_2D = {
     "data": {"batch_size": 8},
     "train": {"val_every": 3, "log_every": 1},
 }
-# a small, fast 3D classifier: ResNet-10 with a stride-2 stem on 20^3 inputs
-TINY_3D = {
-    "data": {"batch_size": 6, "patch_size": [20, 20, 20]},
-    "net": {"name": "resnet10", "options": {"conv1_t_stride": 2}},
-    "train": {"val_every": 4, "log_every": 1},
-}
 
 
 def train(data: Path, out: Path, max_steps: int, config: dict, **options) -> Path:
-    """``api.train`` of the supervised classifier under the cpu profile."""
-    return api.train(
-        data,
-        method="supervised",
-        out=out,
-        task="classification",
-        profile="cpu",
-        max_steps=max_steps,
-        config=config,
-        **options,
-    )
+    return train_classifier("supervised", data, out, max_steps, config, **options)
 
 
 @pytest.fixture(scope="module")
