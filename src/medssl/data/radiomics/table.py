@@ -95,7 +95,8 @@ def dataset_table(
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     spacing = _raster_spacing(dataset)
     jobs = [(case, mask) for case in dataset.cases if (mask := _mask_of(case, positions))]
-    skipped = [c.id for c in dataset.cases if c.id not in {case.id for case, _ in jobs}]
+    kept = {case.id for case, _ in jobs}
+    skipped = [c.id for c in dataset.cases if c.id not in kept]
     if not jobs:
         fix = (
             "no case id of --positions matches a case of the dataset"
