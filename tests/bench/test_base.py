@@ -141,3 +141,49 @@ def test_an_interrupted_bench_keeps_the_rows_it_finished(
         run_benchmark(name, profile="cpu", methods=["supervised", "mean_teacher"], out=tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["method"] for r in saved["rows"]] == ["supervised"] and saved["complete"] is False
+
+
+def test_seed_summary_gives_mean_and_spread():
+    runs = [
+        {
+            "method": "bkc",
+            "seed": 0,
+            "labeled": 78,
+            "auc": 0.8,
+            "accuracy": 0.7,
+            "train_s": 10.0,
+            "it_per_s": 2.0,
+        },
+        {
+            "method": "bkc",
+            "seed": 1,
+            "labeled": 78,
+            "auc": 0.6,
+            "accuracy": float("nan"),
+            "train_s": 20.0,
+            "it_per_s": 4.0,
+        },
+    ]
+    row = base.seed_summary("bkc", runs, ["auc", "accuracy"])
+    assert row["method"] == "bkc" and row["seed"] == "mean of 2" and row["labeled"] == 78
+    assert row["auc"] == pytest.approx(0.7) and row["auc_sd"] == pytest.approx(0.1414213, rel=1e-5)
+    assert row["accuracy"] == pytest.approx(0.7)  # NaN left out; one value has no spread
+    assert row["accuracy_sd"] != row["accuracy_sd"]
+    assert row["train_s"] == pytest.approx(15.0) and "train_s_sd" not in row
+
+
+def test_a_methods_own_settings_lie_over_the_profile_only_for_it():
+    bench = Benchmark(
+        name="test-method-configs",
+        description="test only",
+        data="nowhere",
+        task="classification",
+        methods=["supervised", "bkc"],
+        labeled=None,
+        configs={"cpu": {"train": {"max_steps": 5}, "method_config": {"context_margin": 0.5}}},
+        method_configs={"cpu": {"bkc": {"method_config": {"radiomics": False}}}},
+    )
+    own = bench.protocol("cpu", {"train": {"max_steps": 7}}, "bkc")
+    assert own["method_config"] == {"context_margin": 0.5, "radiomics": False}
+    assert own["train"]["max_steps"] == 7 and own["plan"] is False  # --config wins
+    assert bench.protocol("cpu", None, "supervised")["method_config"] == {"context_margin": 0.5}

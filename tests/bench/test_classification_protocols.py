@@ -17,7 +17,8 @@ from medssl.engine.task import get_task
 @pytest.mark.parametrize("profile", ["cpu", "gpu"])
 def test_protocol_builds(name: str, profile: str, shared_data: Path):
     bench = BENCHMARKS.get(name)
-    assert bench.task == "classification" and bench.methods == ["supervised"]
+    assert bench.task == "classification"
+    assert bench.methods == ["supervised", "bkc", "ccl"] and bench.seeds == (0, 1)
     assert bench.data_dir() == shared_data / bench.data
     assert bench.published["columns"] == ["auc", "accuracy"]
     dataset = load_dataset(bench.data_dir())
@@ -31,3 +32,8 @@ def test_protocol_builds(name: str, profile: str, shared_data: Path):
     assert sum(p.numel() for p in module.parameters()) > 0
     expected = [28, 28] if name == "pneumonia" else [28, 28, 28]
     assert cfg.data.patch_size == expected and cfg.optim.name == "adam"
+    # bkc reads whole images (no region) and its own radiomics settings; the others do not
+    bkc = bench.run_config(dataset, profile, "bkc")
+    assert bkc.method_config["context_margin"] is None
+    assert "radiomics_settings" in bkc.method_config
+    assert "radiomics_settings" not in bench.run_config(dataset, profile, "ccl").method_config

@@ -12,8 +12,10 @@ evaluates (:func:`run_protocol`); a subclass measures something else over the sa
 from __future__ import annotations
 
 import csv
+import math
 import os
 import platform
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -49,6 +51,13 @@ class Benchmark:
     published: dict[str, Any] = field(default_factory=dict)
     units: str = "auto"  # distance units of the evaluation ("voxel" for the LA protocol)
     labeled_text: str | None = None  # how the table states the budget ("7 patients")
+    #: train every method once per seed (``OUT/<method>/seed<N>``) and add a mean +- sd row;
+    #: empty: one run per method with the config's seed (``OUT/<method>``)
+    seeds: tuple[int, ...] = ()
+    #: profile -> method -> that method's own settings over the profile's (keys only it has,
+    #: such as bkc's radiomics); what every method reads (data, network, schedule) stays in
+    #: ``configs``
+    method_configs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     #: the keyword options ``run`` takes besides profile, methods, out and config (CLI flags)
     options: ClassVar[tuple[str, ...]] = ("largest_component",)
 
@@ -66,10 +75,17 @@ class Benchmark:
     def data_dir(self) -> Path:
         return SHARED_DATA / self.data
 
-    def protocol(self, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The profile's settings with ``overrides`` (the bench's ``--config``) merged over; a
-        protocol's settings are fixed, not planned from the data (``plan: false``)."""
-        return deep_update({"plan": False, **self.configs[profile]}, overrides or {})
+    def protocol(
+        self, profile: str, overrides: dict[str, Any] | None = None, method: str | None = None
+    ) -> dict[str, Any]:
+        """The profile's settings, ``method``'s own over them, then ``overrides`` (the bench's
+        ``--config``); a protocol's settings are fixed, not planned from the data
+        (``plan: false``)."""
+        settings = deep_update(
+            {"plan": False, **self.configs[profile]},
+            self.method_configs.get(profile, {}).get(method, {}),
+        )
+        return deep_update(settings, overrides or {})
 
     def run_config(
         self,
@@ -88,7 +104,7 @@ class Benchmark:
             method_cls=get_method(self.task, method),
             dataset=dataset,
             profile=profile,
-            file_values=self.protocol(profile, overrides),
+            file_values=self.protocol(profile, overrides, method),
             flag_values=flag_values(method, self.data_dir(), self.task, labeled=self.labeled),
         )
 
@@ -209,6 +225,7 @@ def benchmark_names() -> list[tuple[str, str]]:
 
 
 def load_benchmarks() -> None:
+    import medssl.bench.diagnosis  # noqa: F401  (registers jsrt-nodule)
     import medssl.bench.plan_check  # noqa: F401  (registers plan-check)
     import medssl.bench.pretraining  # noqa: F401  (registers pretrain-la, pretrain-pneumonia)
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)
@@ -269,7 +286,6 @@ def run_protocol(
 
     name = bench.name
     overrides = read_yaml(config) if config is not None else {}
-    protocol = bench.protocol(profile, overrides)
     dataset = load_dataset(bench.data_dir())
     for method in methods:  # a wrong name or key fails before the first hour of training
         bench.run_config(dataset, profile, method, overrides)
@@ -283,44 +299,76 @@ def run_protocol(
         published=bench.published,
     )
     rows: list[dict[str, Any]] = payload["rows"]
+    seeds: tuple[int | None, ...] = bench.seeds or (None,)
     for method in methods:
-        trained = train_and_evaluate(
-            bench.data_dir(),
-            method,
-            out / method,
-            bench.task,
-            profile=profile,
-            config=protocol,
-            labeled=bench.labeled,
-            units=bench.units,
-            largest_component=largest_component,
-        )
-        run, seconds, result = trained.run, trained.seconds, trained.result
-        if result is None:
-            raise ConfigError(f"{name}: {run} has no validation cases to score")
-        steps = trained.config["train"]["max_steps"]
-        metrics = metrics or list(result["mean"])  # a task naming no columns shows them all
-        rows.append(
-            {
-                "method": method,
-                "labeled": bench.labeled_text or len(trained.split["labeled"]),
-                **{k: result["mean"][k] for k in metrics},
-                "train_s": seconds,
-                "it_per_s": steps / seconds,
-                **training_throughput(run / "metrics.csv"),
-                "val_cases": result["cases"],
-                "run": str(run),
-            }
-        )
-        payload["units"] = result["units"]
-        payload["complete"] = len(rows) == len(methods)
-        # after every method: an interrupted bench keeps the rows it finished
+        runs = []
+        for seed in seeds:
+            trained = train_and_evaluate(
+                bench.data_dir(),
+                method,
+                out / method if seed is None else out / method / f"seed{seed}",
+                bench.task,
+                profile=profile,
+                config=bench.protocol(profile, overrides, method),
+                labeled=bench.labeled,
+                seed=seed,
+                units=bench.units,
+                largest_component=largest_component,
+            )
+            if trained.result is None:
+                raise ConfigError(f"{name}: {trained.run} has no validation cases to score")
+            metrics = metrics or list(trained.result["mean"])  # a task naming no columns: all
+            runs.append(protocol_row(bench, method, trained, metrics, seed))
+            payload["units"] = trained.result["units"]
+            rows.append(runs[-1])
+            payload["complete"] = False
+            # after every run: an interrupted bench keeps the rows it finished
+            write_json_atomic(out / "results.json", payload)
+        if len(runs) > 1:
+            rows.append(seed_summary(method, runs, metrics))
+        payload["complete"] = method == methods[-1]
         write_json_atomic(out / "results.json", payload)
-    columns = ["method", "labeled", *metrics, "train_s", "it_per_s", "train_it_per_s", "data_wait"]
+    spread = [f"{m}_sd" for m in metrics] if len(seeds) > 1 else []
+    columns = ["method", *(["seed"] if bench.seeds else []), "labeled", *metrics, *spread]
+    columns += ["train_s", "it_per_s", "train_it_per_s", "data_wait"]
     title = f"{name} ({profile}{', overridden by ' + str(config) if config else ''}; "
     title += "largest component; " if largest_component else ""
     print_results(f"{title}{payload['code']}, {payload['machine']})", rows, columns, out)
     return payload
+
+
+def protocol_row(
+    bench: Benchmark, method: str, trained: Trained, metrics: list[str], seed: int | None
+) -> dict[str, Any]:
+    """One run's row of a protocol's table: its validation metrics, timing and folder."""
+    run, seconds, result = trained.run, trained.seconds, trained.result or {}
+    steps = trained.config["train"]["max_steps"]
+    return {
+        "method": method,
+        **({"seed": seed} if seed is not None else {}),
+        "labeled": bench.labeled_text or len(trained.split["labeled"]),
+        **{k: result["mean"][k] for k in metrics},
+        "train_s": seconds,
+        "it_per_s": steps / seconds,
+        **training_throughput(run / "metrics.csv"),
+        "val_cases": result["cases"],
+        "run": str(run),
+    }
+
+
+def seed_summary(method: str, runs: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
+    """Mean and sample standard deviation over one method's seeds (NaN values left out)."""
+    row: dict[str, Any] = {
+        "method": method,
+        "seed": f"mean of {len(runs)}",
+        "labeled": runs[0]["labeled"],
+    }
+    for key in [*metrics, "train_s", "it_per_s"]:
+        values = [float(r[key]) for r in runs if r.get(key) is not None and math.isfinite(r[key])]
+        row[key] = statistics.fmean(values) if values else float("nan")
+        if key in metrics:
+            row[f"{key}_sd"] = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return row
 
 
 def training_throughput(metrics_csv: Path) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from medssl.bench.base import Benchmark, register
+from medssl.bench.diagnosis import bkc_settings
 
 SEMI_SUPERVISED = [
     "supervised",
@@ -191,15 +192,24 @@ for n in (7, 14):
 # train / val split, scored on val (the test split is not shared). Published numbers are the
 # MedMNIST v2 benchmark's, on the official test split at 28 x 28 (28^3), AUC / ACC.
 CLASSIFICATION_COLUMNS = ["auc", "accuracy"]
+DIAGNOSIS = ["supervised", "bkc", "ccl"]
 
 PNEUMONIA = register(
     Benchmark(
         name="pneumonia",
-        description="PneumoniaMNIST 28x28, supervised ResNet-18 on the 3882-image train subset "
-        "here (of the official 4708), validation = the official val split (524)",
+        description="PneumoniaMNIST 28x28, ResNet-18 on the 3882-image train subset here (of the "
+        "official 4708), validation = the official val split (524); bkc reads the whole image "
+        "(no lesion outlined) and its radiomics",
         data="pneumoniamnist",
         task="classification",
-        methods=["supervised"],
+        methods=DIAGNOSIS,
+        seeds=(0, 1),
+        method_configs={  # cpu: first-order and texture of the original image only (7 min once)
+            "cpu": bkc_settings(
+                context_margin=None, radiomics_settings={"image_types": ["Original"]}
+            ),
+            "gpu": bkc_settings(context_margin=None),
+        },
         labeled=None,
         configs={
             "gpu": {  # MedMNIST v2: batch 128, 100 epochs (~3000 steps), Adam 1e-3
@@ -231,11 +241,19 @@ PNEUMONIA = register(
 ADRENAL3D = register(
     Benchmark(
         name="adrenal3d",
-        description="AdrenalMNIST3D, 64^3 volumes resized to 28^3 (the published size), "
-        "supervised 3D ResNet on the official train split (1188), validation = official val (98)",
+        description="AdrenalMNIST3D, 64^3 shape volumes resized to 28^3 (the published size), "
+        "3D ResNet on the official train split (1188), validation = official val (98); bkc "
+        "reads each volume as its own mask (shape features)",
         data="adrenalmnist3d",
         task="classification",
-        methods=["supervised"],
+        methods=DIAGNOSIS,
+        seeds=(0, 1),
+        method_configs={  # whole volumes, radiomics of the shape; cpu: original image only
+            "cpu": bkc_settings(
+                context_margin=None, radiomics_settings={"image_types": ["Original"]}
+            ),
+            "gpu": bkc_settings(context_margin=None),
+        },
         labeled=None,
         configs={
             "gpu": {  # MedMNIST v2: ResNet-18+3D, batch 32, 100 epochs (~3700 steps), Adam 1e-3

@@ -279,31 +279,40 @@ def classification_pipeline(
     ct_window: tuple[float, float] = (-175.0, 250.0),
     augment: bool = False,
     derived_channels: Sequence[str] = (),
+    region: Sequence[Any] = (),
 ) -> mt.Compose:
     """Whole-image classification: load (or take a MedMNIST array), normalise, resize, add the
     derived channels, augment.
 
     In-memory arrays (MedMNIST, uint8 without a channel axis) are scaled to [0, 1]; files follow
-    the CT window / z-score rule of segmentation.
+    the CT window / z-score rule of segmentation. ``region``: steps that crop the image to a
+    region of interest after normalisation and add its ``lesion`` mask, which is then resized
+    (nearest) and augmented with the image.
     """
     if from_array:
         steps: list = array_to_unit()
     else:
         steps = [LoadMedImaged([IMAGE]), mt.EnsureChannelFirstd(IMAGE)]
         steps += normalise(intensity, [IMAGE], ct_window)
-    steps.append(mt.Resized(IMAGE, spatial_size=list(size), mode="area"))
+    steps += list(region)
+    keys, modes = ([IMAGE, "lesion"], ["area", "nearest"]) if region else ([IMAGE], ["area"])
+    steps.append(mt.Resized(keys, spatial_size=list(size), mode=modes))
     if derived_channels:
         steps.append(DerivedChannelsd(IMAGE, derived_channels, in_plane=False))
     if augment:
         dims = len(size)
-        steps += [mt.RandFlipd(IMAGE, prob=0.5, spatial_axis=a) for a in range(dims)]
+        steps += [mt.RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
         steps += [
             mt.RandAffined(
-                IMAGE, prob=0.3, rotate_range=[0.2] * (1 if dims == 2 else 3), scale_range=0.1
+                keys,
+                prob=0.3,
+                rotate_range=[0.2] * (1 if dims == 2 else 3),
+                scale_range=0.1,
+                mode=["bilinear", "nearest"][: len(keys)],
             ),
             mt.RandGaussianNoised(IMAGE, std=0.03, prob=0.2),
         ]
-    steps.append(mt.EnsureTyped(IMAGE, track_meta=False))
+    steps.append(mt.EnsureTyped(keys, track_meta=False))
     return mt.Compose(steps)
 
 

@@ -89,14 +89,19 @@ class MethodModule(L.LightningModule):
         self.save_hyperparameters({"run_config": run_config, "dataset_info": dataset_info})
         self.run_config = RunConfig.model_validate(run_config)
         self.dataset_info = dataset_info
+        self.hp = self.parse_config(self.run_config.method_config)
+
+    @classmethod
+    def parse_config(cls, method_config: dict[str, Any]) -> MethodConfig:
+        """``method_config`` validated into the method's :attr:`Config`, a one-line error."""
         try:
-            self.hp = self.Config.model_validate(self.run_config.method_config)
+            return cls.Config.model_validate(method_config)
         except ValidationError as err:
             first = err.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
             raise ConfigError(
-                f"method {self.name!r}: invalid method_config.{loc}: {first['msg']}; "
-                f"options: {sorted(self.Config.model_fields)}"
+                f"method {cls.name!r}: invalid method_config.{loc}: {first['msg']}; "
+                f"options: {sorted(cls.Config.model_fields)}"
             ) from None
 
     # -- what a method declares ------------------------------------------------------------

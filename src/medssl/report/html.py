@@ -21,7 +21,7 @@ from medssl.engine.task import get_task
 from medssl.errors import MedsslError
 from medssl.metrics.direction import has_direction, higher_is_better, worst_first
 from medssl.report import overlays, plots
-from medssl.report.classification import plot_confusion, plot_roc
+from medssl.report.classification import plot_confusion, plot_embedding, plot_radiomics, plot_roc
 from medssl.report.html_parts import (
     CSS,
     _e,
@@ -44,6 +44,12 @@ from medssl.report.html_parts import (
 EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
     "roc": (plot_roc, "ROC curves (one-vs-rest), AUC in the legend"),
     "confusion": (plot_confusion, "confusion matrix (rows: true class)"),
+    "embedding": (
+        plot_embedding,
+        "the learned embedding the classifier reads, projected on its first two principal "
+        "components, coloured by true class",
+    ),
+    "radiomics": (plot_radiomics, "the radiomics features that weigh most in the model"),
 }
 
 MAX_OVERLAYS = 8
@@ -282,7 +288,8 @@ class Page:
         return "\n".join(parts)
 
     def _task_plots(self, evaluation: _Evaluation) -> list[str]:
-        """The plots the run's task asks for (classification: ROC curves, confusion matrix)."""
+        """The plots the run's task asks for (classification: ROC curves, confusion matrix, the
+        embedding's 2D projection, the radiomics that weigh most)."""
         try:
             names = get_task(str(self.config.get("task"))).report_sections
         except MedsslError:  # a run of a task this version does not know: no task plots

@@ -23,7 +23,13 @@ import numpy as np
 
 from medssl.data.io import MedImage, read_image
 from medssl.data.io._common import existing_path, one_line
-from medssl.data.radiomics.masks import SELF_MASK, LesionPosition, is_binary_volume, label_mask
+from medssl.data.radiomics.masks import (
+    SELF_MASK,
+    WHOLE_IMAGE,
+    LesionPosition,
+    is_binary_volume,
+    label_mask,
+)
 from medssl.data.radiomics.settings import TEXTURE_CLASSES, RadiomicsSettings
 from medssl.errors import ConfigError, DataError, file_error
 
@@ -157,17 +163,32 @@ def _load_image(image: ImageInput, spacing: tuple[float, ...] | None, notes: lis
 
 
 def _roi(picture: MedImage, mask: MaskInput, label: int | None, name: str) -> np.ndarray:
-    """The region of interest as a boolean array on the image's grid; never empty."""
-    shape = picture.spatial_shape
+    return lesion_roi(picture.array, picture.spacing, mask, label, name)
+
+
+def lesion_roi(
+    array: np.ndarray,
+    spacing: tuple[float, ...],
+    mask: MaskInput,
+    label: int | None = None,
+    name: str = "",
+) -> np.ndarray:
+    """The lesion of an image ``array`` (spatial axes only, in (x, y[, z]) order) with pixel
+    ``spacing`` as a boolean array on its grid, never empty: a position's disc, the binary
+    volume itself (``"self"``), every pixel (``"image"``), or a mask (array or file; ``label``
+    picks one value)."""
+    shape = tuple(array.shape)
+    if isinstance(mask, str) and mask == WHOLE_IMAGE:
+        return np.ones(shape, dtype=bool)
     if isinstance(mask, LesionPosition):
-        return mask.mask(shape, picture.spacing, where=name)
+        return mask.mask(shape, spacing, where=name)
     if isinstance(mask, str) and mask == SELF_MASK:
-        if not is_binary_volume(picture.array):
+        if not is_binary_volume(array):
             raise ConfigError(
                 f"{name}: mask='self' needs a binary shape volume (0 and one other value); "
                 "give a mask file or a lesion position"
             )
-        return picture.array > 0
+        return np.asarray(array) > 0
     source = mask if isinstance(mask, np.ndarray) else read_image(mask).array
     where = name if isinstance(mask, np.ndarray) else str(mask)
     if source.shape != shape and _squeezed(source.shape) == _squeezed(shape):
@@ -272,8 +293,8 @@ def cache_key(
 def _identity(thing: Any) -> str:
     if isinstance(thing, LesionPosition):
         return thing.describe()
-    if isinstance(thing, str) and thing == SELF_MASK:
-        return SELF_MASK
+    if isinstance(thing, str) and thing in (SELF_MASK, WHOLE_IMAGE):
+        return thing
     if isinstance(thing, MedImage):
         geometry = f"{thing.spacing}{thing.origin}{thing.direction.tolist()}"
         return f"{_identity(thing.array)}:{geometry}"

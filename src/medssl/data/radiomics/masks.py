@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from medssl.errors import ConfigError, DataError, file_error
 
+if TYPE_CHECKING:
+    from medssl.data.dataset import Case
+
 SELF_MASK = "self"  # ``mask=`` value: the (binary) image is its own mask
+WHOLE_IMAGE = "image"  # ``mask=`` value: every pixel (a diffuse finding; no lesion to outline)
 
 # Column names of a positions CSV, tried in order: JSRT's clinical.csv, then a generic form.
 _ID_COLUMNS = ("case_id", "case", "id")
@@ -118,8 +123,7 @@ def positions_from_csv(path: str | Path) -> dict[str, LesionPosition]:
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise file_error(path, f"cannot be read ({err})", "check the --positions path") from None
     id_col = next((c for c in _ID_COLUMNS if c in header), None)
-    centre_cols = next((cs for cs in _CENTRE_COLUMNS if all(c in header for c in cs)), None)
-    diameter = next(((c, u) for c, u in _DIAMETER_COLUMNS if c in header), None)
+    centre_cols, diameter = _position_columns(header)
     if id_col is None or centre_cols is None or diameter is None:
         raise file_error(
             path,
@@ -130,16 +134,59 @@ def positions_from_csv(path: str | Path) -> dict[str, LesionPosition]:
         )
     positions: dict[str, LesionPosition] = {}
     for line, row in enumerate(rows, start=2):
-        values = [(row.get(c) or "").strip() for c in (*centre_cols, diameter[0])]
-        if not all(values):
-            continue  # no lesion in this case
         try:
-            numbers = [float(v) for v in values]
-            positions[row[id_col].strip()] = LesionPosition(
-                tuple(numbers[:-1]), numbers[-1], diameter[1]
-            )
+            position = _position_in(row, centre_cols, diameter)
         except (ValueError, ConfigError) as err:
             raise file_error(
                 path, f"line {line}: {err}", "fix the centre or diameter", ConfigError
             ) from None
+        if position is not None:
+            positions[row[id_col].strip()] = position
     return positions
+
+
+def _position_columns(
+    names: Iterable[str],
+) -> tuple[tuple[str, ...] | None, tuple[str, str] | None]:
+    """The centre columns and the (diameter column, unit) that ``names`` hold, or ``None``."""
+    names = set(names)
+    centre = next((cs for cs in _CENTRE_COLUMNS if all(c in names for c in cs)), None)
+    diameter = next(((c, u) for c, u in _DIAMETER_COLUMNS if c in names), None)
+    return centre, diameter
+
+
+def _position_in(
+    row: Mapping[str, Any], centre: Sequence[str], diameter: tuple[str, str]
+) -> LesionPosition | None:
+    """The lesion of one row; ``None`` when its centre or diameter is blank (no lesion)."""
+    values = [str(row.get(c) or "").strip() for c in (*centre, diameter[0])]
+    if not all(values):
+        return None
+    numbers = [float(v) for v in values]
+    return LesionPosition(tuple(numbers[:-1]), numbers[-1], diameter[1])
+
+
+def case_lesion(case: Case, positions: Mapping[str, LesionPosition] | None = None) -> Any:
+    """Where ``case``'s lesion is, as :func:`~medssl.data.radiomics.extract.extract_case` takes
+    it, or ``None``: with ``positions`` only its entry there; else a position in the case's own
+    columns (a manifest's ``x``, ``y``[, ``z``] and ``diameter_mm``, or JSRT's ``nodule_x``,
+    ``nodule_y``, ``nodule_size_mm``), its label map, a manifest's ``mask``, or ``"self"`` for a
+    binary shape volume."""
+    if positions is not None:
+        return positions.get(case.id)
+    centre, diameter = _position_columns(case.meta)
+    if centre is not None and diameter is not None:
+        try:
+            position = _position_in(case.meta, centre, diameter)
+        except (ValueError, ConfigError) as err:
+            where = f"{case.id} (row {case.meta.get('row', '?')})"
+            raise ConfigError(f"{where}: {err}; fix the lesion centre or diameter") from None
+        if position is not None:
+            return position
+    if case.label is not None:
+        return case.label
+    if case.meta.get("mask"):
+        return Path(case.meta["mask"])
+    if case.array is not None and is_binary_volume(case.array):
+        return SELF_MASK
+    return None

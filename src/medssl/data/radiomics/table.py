@@ -23,7 +23,7 @@ import numpy as np
 
 from medssl.data.dataset import Case, Dataset
 from medssl.data.radiomics.extract import extract_case
-from medssl.data.radiomics.masks import SELF_MASK, LesionPosition, is_binary_volume
+from medssl.data.radiomics.masks import WHOLE_IMAGE, LesionPosition, case_lesion
 from medssl.data.radiomics.settings import FEATURE_CLASSES, RadiomicsSettings
 from medssl.errors import ConfigError, file_error
 
@@ -82,19 +82,22 @@ def dataset_table(
     positions: dict[str, LesionPosition] | None = None,
     channel: int = 0,
     on_case: Callable[[int, int], None] | None = None,
+    whole_image: bool = False,
 ) -> RadiomicsTable:
     """Features of every case with a lesion mask (cases without one are listed in
     ``meta["skipped"]``). With ``positions``, a case's lesion is the disc (sphere) at its
     position and cases without a position are skipped; else its label map (``label > 0``, or
     ``== label``), a manifest's ``mask``, or the volume itself when it is a binary shape volume.
-    ``on_case(done, total)`` reports progress.
+    ``on_case(done, total)`` reports progress. ``whole_image``: a case without a lesion is
+    read whole, every pixel its region (a diffuse finding, such as pneumonia), not skipped.
     """
     from medssl.data.layouts import load_dataset
 
     settings = settings or RadiomicsSettings()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    spacing = _raster_spacing(dataset)
-    jobs = [(case, mask) for case in dataset.cases if (mask := _mask_of(case, positions))]
+    spacing = raster_spacing(dataset)
+    fallback = WHOLE_IMAGE if whole_image else None
+    jobs = [(c, m) for c in dataset.cases if (m := case_lesion(c, positions) or fallback)]
     kept = {case.id for case, _ in jobs}
     skipped = [c.id for c in dataset.cases if c.id not in kept]
     if not jobs:
@@ -138,18 +141,6 @@ def dataset_table(
     return RadiomicsTable([c.id for c in cases], columns, values, _case_columns(cases), meta)
 
 
-def _mask_of(case: Case, positions: dict[str, LesionPosition] | None) -> Any:
-    if positions is not None:
-        return positions.get(case.id)
-    if case.label is not None:
-        return case.label
-    if case.meta.get("mask"):
-        return Path(case.meta["mask"])
-    if case.array is not None and is_binary_volume(case.array):
-        return SELF_MASK
-    return None
-
-
 def _channel(case: Case, channel: int) -> Path:
     if not 0 <= channel < len(case.images):
         raise ConfigError(
@@ -159,7 +150,7 @@ def _channel(case: Case, channel: int) -> Path:
     return case.images[channel]
 
 
-def _raster_spacing(dataset: Dataset) -> tuple[float, ...] | None:
+def raster_spacing(dataset: Dataset) -> tuple[float, ...] | None:
     """PNG/JPEG carry no spacing: a dataset.json ``pixel_spacing_mm`` (JSRT: 0.7) gives it."""
     declared = (dataset.extra.get("dataset_json") or {}).get("pixel_spacing_mm")
     if isinstance(declared, (int, float)):

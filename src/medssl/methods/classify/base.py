@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from medssl.data.derived import input_channels
@@ -23,6 +24,7 @@ from medssl.errors import ConfigError
 from medssl.metrics.classification import classification_metrics
 from medssl.nets.encoders import encoder_of
 from medssl.nets.factory import CLASSIFIERS, create_net
+from medssl.tasks.classification.lesion import LesionInputs
 
 #: inputs whose every side is at most this get the small stem (``small_input``) by default
 SMALL_INPUT_SIDE = 64
@@ -45,6 +47,10 @@ class ClassificationConfig(MethodConfig):
     #: the networks' 3x3 stride-1 stem without max pool (MedMNIST's 28 x 28 images); ``None``:
     #: on for 2D inputs of at most 64 pixels a side
     small_input: bool | None = None
+    #: read a region around each case's lesion (mask or position) instead of the whole image,
+    #: widened by this many times the lesion's largest extent on every side (0: the lesion's own
+    #: box; ``None``: the whole image); the same region for every method of a comparison
+    context_margin: float | None = Field(None, ge=0)
 
 
 class ClassificationMethod(MethodModule):
@@ -55,6 +61,8 @@ class ClassificationMethod(MethodModule):
         super().__init__(run_config, dataset_info)
         self.num_classes = int(dataset_info["num_classes"])
         self.spatial_dims = int(dataset_info["spatial_dims"])
+        #: what the method reads besides the image (a lesion region, radiomics)
+        self.inputs = self.lesion_inputs(self.run_config.method_config)
         self.net = self.build_net()
         # set from the training split when ``class_balanced`` (on_fit_start); not saved
         self.register_buffer("class_weights", torch.ones(self.num_classes), persistent=False)
@@ -105,6 +113,12 @@ class ClassificationMethod(MethodModule):
                 f"small; use {fix} (or a ResNet)"
             )
 
+    @classmethod
+    def lesion_inputs(cls, method_config: dict[str, Any]) -> LesionInputs:
+        """What the method reads besides the image (:mod:`medssl.tasks.classification.lesion`):
+        the lesion region when ``context_margin`` is set; a lesion-aware method adds radiomics."""
+        return LesionInputs(cls.parse_config(method_config).context_margin)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -136,16 +150,17 @@ class ClassificationMethod(MethodModule):
 
     # -- inference ---------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_probs(self, image: torch.Tensor) -> torch.Tensor:
-        """Softmax class probabilities (B, K) of preprocessed images (B, C, *size)."""
-        return torch.softmax(self.inference_net()(image).float(), dim=1)
+    def predict_probs(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Softmax class probabilities (B, K) of a preprocessed batch: its ``image`` (B, C,
+        *size), and what else the method reads (:meth:`lesion_inputs`)."""
+        return torch.softmax(self.inference_net()(batch["image"]).float(), dim=1)
 
     # -- validation: metrics over the whole validation set -----------------------------------
     def on_validation_epoch_start(self) -> None:
         self._val_probs, self._val_labels = [], []
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._val_probs.append(self.predict_probs(batch["image"]))
+        self._val_probs.append(self.predict_probs(batch))
         self._val_labels.append(batch["label"].long().view(-1))
 
     def on_validation_epoch_end(self) -> None:

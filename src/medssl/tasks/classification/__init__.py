@@ -16,17 +16,26 @@ import lightning as L
 import numpy as np
 
 from medssl.data.dataset import Dataset, image_channels
+from medssl.data.radiomics.table import raster_spacing
 from medssl.engine.config import RunConfig
 from medssl.engine.module import MethodModule
 from medssl.engine.task import Monitor, Task, register_task
 from medssl.errors import ConfigError
 from medssl.tasks.classification import inference
 from medssl.tasks.classification.data import ClassificationData
+from medssl.tasks.classification.lesion import LesionInputs, describe_radiomics
 from medssl.tasks.classification.profiles import (
     CLASSIFICATION_PROFILES,
     data_dims_of,
     fit_input_size,
 )
+
+
+def lesion_inputs(cfg: RunConfig) -> LesionInputs:
+    """What the run's method reads besides the image (a lesion region, radiomics)."""
+    from medssl.engine.module import get_method
+
+    return get_method("classification", cfg.method).lesion_inputs(cfg.method_config)
 
 
 @register_task
@@ -35,7 +44,7 @@ class ClassificationTask(Task):
     monitor = Monitor("val/auc", "max")
     bench_metrics = ("auc", "accuracy", "f1_macro", "balanced_accuracy")
     report_metrics = ("auc", "accuracy")
-    report_sections = ("roc", "confusion")
+    report_sections = ("roc", "confusion", "embedding", "radiomics")
 
     def profile_defaults(self, profile: str, dims: int) -> dict[str, Any]:
         return CLASSIFICATION_PROFILES[(profile, dims)]
@@ -71,7 +80,7 @@ class ClassificationTask(Task):
                 "(dataset.json labels or the manifest's label column)"
             )
         by_value = {v: k for k, v in dataset.labels.items()}
-        return {
+        info = {
             "num_classes": len(values),
             "class_names": [by_value.get(v, str(v)) for v in values],
             "in_channels": image_channels(dataset),
@@ -82,6 +91,13 @@ class ClassificationTask(Task):
             "source": "array" if any(c.array is not None for c in dataset.cases) else "file",
             "layout": dataset.layout,
         }
+        inputs = lesion_inputs(cfg)
+        if inputs.any:  # positions in mm on PNG / JPEG files need the declared pixel size
+            info["pixel_spacing"] = raster_spacing(dataset)
+        if inputs.radiomics is not None:
+            usable = [c.id for c in dataset.cases if c.meta.get("split") != "test"]
+            info["radiomics"] = describe_radiomics(dataset, usable, inputs)
+        return info
 
     def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
         """The dataset's own validation split (MedMNIST's ``val_*``, a manifest's ``split``
@@ -99,7 +115,8 @@ class ClassificationTask(Task):
         method_cls: type[MethodModule],
     ) -> L.LightningDataModule:
         steps = self.steps_per_epoch(cfg)
-        return ClassificationData(dataset, split, cfg.data, info, steps_per_epoch=steps)
+        inputs = method_cls.lesion_inputs(cfg.method_config)
+        return ClassificationData(dataset, split, cfg.data, info, steps, inputs)
 
     def evaluate(
         self, run_dir: Path, module: MethodModule, dataset: Dataset, **options: Any

@@ -22,22 +22,38 @@ from monai.data import CacheDataset, DataLoader
 from monai.data import Dataset as MonaiDataset
 
 from medssl.data.dataset import Case, Dataset
+from medssl.data.radiomics import Standardisation
 from medssl.data.transforms import classification_pipeline, intensity_kind
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.config import DataConfig
 from medssl.engine.loaders import task_loader
+from medssl.tasks.classification.lesion import (
+    LESION,
+    RADIOMICS,
+    LesionInputs,
+    fit_radiomics,
+    lesion_spec,
+    region_steps,
+)
 
 IMAGE = "image"
 
 
-def pipeline(info: dict[str, Any], data: DataConfig, augment: bool = False) -> mt.Compose:
+def pipeline(
+    info: dict[str, Any],
+    data: DataConfig,
+    augment: bool = False,
+    inputs: LesionInputs | None = None,
+) -> mt.Compose:
     """The run's preprocessing (training adds augmentation): the same for train, val, evaluate
-    and predict, built from what the checkpoint stores (``dataset_info``, the data config)."""
+    and predict, built from what the checkpoint stores (``dataset_info``, the data config) and
+    what the method reads (``inputs``: a lesion region crop)."""
     from_array = info.get("source") == "array"
     kind = intensity_kind(info.get("channel_names") or {}, data.intensity)
     size = info["image_size"]
+    region = region_steps(inputs or LesionInputs(), info.get("pixel_spacing"))
     steps = classification_pipeline(
-        size, from_array, kind, data.ct_window, augment, data.derived_channels
+        size, from_array, kind, data.ct_window, augment, data.derived_channels, region
     )
     if from_array and int(info["in_channels"]) > 1:  # RGB MedMNIST: channel axis last
         steps.transforms = (
@@ -47,12 +63,21 @@ def pipeline(info: dict[str, Any], data: DataConfig, augment: bool = False) -> m
     return steps
 
 
-def case_record(case: Case) -> dict[str, Any]:
-    """A MONAI data dict: the array (MedMNIST) or the image path, the class index and the id."""
+def case_record(
+    case: Case,
+    inputs: LesionInputs | None = None,
+    radiomics: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """A MONAI data dict: the array (MedMNIST) or the image path, the class index and the id;
+    the lesion spec and the standardised radiomics row when the method reads them."""
     image: Any = case.array if case.array is not None else str(case.images[0])
     record: dict[str, Any] = {IMAGE: image, "id": case.id}
     if case.target is not None:
         record["label"] = int(case.target)
+    if inputs is not None and inputs.context_margin is not None:
+        record[LESION] = lesion_spec(case)
+    if radiomics is not None:
+        record[RADIOMICS] = radiomics[case.id]
     return record
 
 
@@ -70,16 +95,29 @@ class ClassificationData(L.LightningDataModule):
         cfg: DataConfig,
         info: dict[str, Any],
         steps_per_epoch: int = 250,
+        inputs: LesionInputs | None = None,
     ) -> None:
         super().__init__()
         self.dataset, self.split, self.cfg, self.info = dataset, split, cfg, info
         self.steps_per_epoch = steps_per_epoch
+        self.inputs = inputs or LesionInputs()
         labels = [int(dataset.case(i).target) for i in split["labeled"]]
         #: training cases per class, for ``method_config.class_balanced``
         self.class_counts = class_counts(labels, int(info["num_classes"]))
+        #: standardised radiomics rows by case id and the training statistics (the method keeps
+        #: them to standardise the cases it evaluates), when the method reads radiomics
+        self.radiomics_rows: dict[str, np.ndarray] | None = None
+        self.radiomics_stats: Standardisation | None = None
+        if self.inputs.radiomics is not None:
+            self.radiomics_rows, self.radiomics_stats = fit_radiomics(
+                dataset, split, self.inputs, info["radiomics"]["columns"]
+            )
 
     def _records(self, key: str) -> list[dict[str, Any]]:
-        return [case_record(self.dataset.case(i)) for i in self.split[key]]
+        return [
+            case_record(self.dataset.case(i), self.inputs, self.radiomics_rows)
+            for i in self.split[key]
+        ]
 
     def _dataset(self, key: str, transform: mt.Compose) -> torch.utils.data.Dataset:
         records = self._records(key)
@@ -89,10 +127,10 @@ class ClassificationData(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
-            train = self._dataset("labeled", pipeline(self.info, self.cfg, self.cfg.augment))
-            self.train_set = train
+            steps = pipeline(self.info, self.cfg, self.cfg.augment, self.inputs)
+            self.train_set = self._dataset("labeled", steps)
         if stage in (None, "fit", "validate") and self.split["val"]:
-            self.val_set = self._dataset("val", pipeline(self.info, self.cfg))
+            self.val_set = self._dataset("val", pipeline(self.info, self.cfg, inputs=self.inputs))
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
         """Training: ``steps_per_epoch`` batches drawn without replacement from the whole set
