@@ -240,9 +240,9 @@ def predict(module: MethodModule, inputs: list[Path], out_dir: Path, **options: 
         raise ConfigError("--largest-component is a segmentation option; drop it")
     if module.inputs.any:
         raise ConfigError(
-            f"method {module.name!r} reads each case's lesion (mask or position) besides the "
-            "image, which a bare image file does not give; score cases with `medssl evaluate "
-            "--run RUN --data DIR` on a dataset that gives their lesions"
+            f"method {module.name!r} reads each case's lesion region or its radiomics besides "
+            "the image, which medssl computes from a dataset, not from bare image files; score "
+            "cases with `medssl evaluate --run RUN --data DIR`"
         )
     info = module.dataset_info
     names = [str(n) for n in info["class_names"]]

@@ -63,11 +63,13 @@ def lesion_spec(case: Case) -> Any:
     when it has none."""
     spec = case_lesion(case)
     if spec is None:
+        where = case.images[0] if case.images else case.id
+        problem = f"case {case.id} has" if case.images else "has"
         raise file_error(
-            case.images[0] if case.images else case.id,
-            f"case {case.id} has no lesion mask or position",
-            "give a mask column, x / y / diameter_mm columns, or label maps; or train a "
-            "method that reads the whole image (supervised, ccl)",
+            where,
+            f"{problem} no lesion mask or position",
+            "give a mask column, x / y / diameter_mm (or diameter_px) columns, or label maps; "
+            "or read whole images (method_config.context_margin: null)",
             ConfigError,
         )
     return spec
