@@ -126,8 +126,8 @@ JSRT_NODULE = register(
                 "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},
                 "method_config": {"context_margin": 0.5},
             },
-            "cpu": {  # the stride-2 stem with max pool: the small stem at 64x64 is ~15x slower
-                "net": {"name": "resnet10"},
+            "cpu": {  # a stride-2 7x7 stem then max pool (MONAI's stem stride is 1): ~25x faster
+                "net": {"name": "resnet10", "options": {"conv1_t_stride": 2}},
                 "data": {"patch_size": [64, 64], "batch_size": 16, "augment": True},
                 "train": {"max_steps": 600, "val_every": 50},
                 "optim": {"name": "adam", "lr": 1e-3, "schedule": "cosine"},
