@@ -2,7 +2,10 @@
 
 The plain baseline every landmark method is measured against (Payer et al. 2019's family, in
 its integral-regression form). The network is the factory's UNet (``net.name``, default
-``unet``), ``(B, C, X, Y) -> (B, L, X, Y)`` logits. Each landmark's map is a spatial softmax:
+``unet``) giving ``features`` maps at full resolution, then a PReLU and a 1x1 convolution that
+reads one heatmap per landmark from them: ``(B, C, X, Y) -> (B, L, X, Y)`` logits (the UNet's
+own last layer drawing all L maps would cost the 166 chest contour points ten times the rest of
+the network). Each landmark's map is a spatial softmax:
 
 * heatmap loss: the KL divergence from a Gaussian of ``sigma`` pixels around the true point
   (normalised to sum 1) to that softmax, so that the map is one sharp, unimodal peak (DSNT's
@@ -13,16 +16,18 @@ its integral-regression form). The network is the factory's UNet (``net.name``, 
 * decoding: the soft-argmax itself, sub-pixel and differentiable.
 
 Decisions where no paper is the reference: ``sigma`` 2 input pixels (a peak narrower than the
-landmarks' spacing on a 256-pixel input), both losses weighted 1. A missing landmark (null in
-``landmarks.json``) has neither loss: its map gets no gradient at all.
+landmarks' spacing on a 256-pixel input), both losses weighted 1, 32 feature maps. A missing
+landmark (null in ``landmarks.json``) has neither loss: its map gets no gradient at all.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import torch
 from pydantic import Field
+from torch import nn
 
 from medssl.engine.module import MethodConfig, register_method
 from medssl.errors import ConfigError
@@ -36,6 +41,8 @@ class HeatmapConfig(MethodConfig):
     sigma: float = Field(2.0, gt=0)
     heat_weight: float = Field(1.0, ge=0)
     coord_weight: float = Field(1.0, ge=0)
+    #: maps the UNet gives at full resolution, read by the per-landmark 1x1 convolution
+    features: int = Field(32, gt=0)
 
 
 @register_method("heatmap")
@@ -52,7 +59,13 @@ class HeatmapLandmarks(LandmarkMethod):
                 "segmentation network (unet), or method 'ccf' for a ResNet"
             )
         self.check_input_size(downsample_factor(net.name, net.strides), net.name)
-        self.net = net_from_config(net, 2, self.in_channels, self.num_landmarks)
+        self.net = nn.Sequential(
+            OrderedDict(
+                unet=net_from_config(net, 2, self.in_channels, self.hp.features),
+                act=nn.PReLU(),
+                head=nn.Conv2d(self.hp.features, self.num_landmarks, 1),
+            )
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
