@@ -1,19 +1,21 @@
 """``ceph`` and ``jsrt-landmarks``: the heatmap baseline against CCF-Net at the same budget.
 
-Both train every method with one schedule (the landmarks task's profiles, fixed here so that a
-change of the task's defaults does not change a published table) and score it on the run's own
-validation part (20 % of the developer set, seeded: neither folder declares a validation split;
-the held-out folders are not shared). Where the cases carry two annotators (cephalograms) the
+Both train every method with one schedule (the landmarks task's profiles; each run's
+``config.yaml`` records it) and score it on the run's own validation part (20 % of the
+developer set, seeded: neither folder declares a validation split; the held-out folders are not
+shared). Where the cases carry two annotators (cephalograms) the
 table ends with the annotators' own disagreement on the same cases, the human reference row: a
 model "within reach of the annotators" is near it.
 
 ``gpu`` is CCF-Net's published scale (512-pixel inputs, Adam 3e-4 with weight decay 5e-4, batch
-16, bf16); ``cpu`` reads 256-pixel inputs, batch 4, 800 steps, a run of about 10-20 minutes per
-method on two cores (the UNet is the slower of the two).
+16, bf16, 4000 steps); ``cpu`` reads 256-pixel inputs, batch 4, 800 steps: 30-60 GFLOP a step
+(CCF-Net's ResNet-18 the heavier), about 10-20 minutes per method on two cores (estimated from
+the operation count, not measured end to end).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -22,23 +24,12 @@ from rich.console import Console
 
 from medssl.atomic import write_json_atomic
 from medssl.bench.base import Benchmark, register, run_protocol
+from medssl.tasks.landmarks.config import LANDMARK_PROFILES
 
 LANDMARK_COLUMNS = ["mre", "sdr_2mm"]
 METHODS = ["heatmap", "ccf"]
-ADAM = {"name": "adam", "lr": 3e-4, "weight_decay": 5e-4, "schedule": "cosine"}
-
-CONFIGS: dict[str, dict[str, Any]] = {
-    "gpu": {
-        "data": {"input_side": 512, "batch_size": 16, "num_workers": 4, "augment": True},
-        "train": {"max_steps": 4000, "val_every": 250, "precision": "bf16-mixed"},
-        "optim": ADAM,
-    },
-    "cpu": {
-        "data": {"input_side": 256, "batch_size": 4, "augment": True},
-        "train": {"max_steps": 800, "val_every": 200, "precision": "32"},
-        "optim": {**ADAM, "lr": 1e-3},
-    },
-}
+#: the task's own profiles: CCF-Net's scale on ``gpu``, tens of minutes on ``cpu``
+CONFIGS: dict[str, dict[str, Any]] = copy.deepcopy(LANDMARK_PROFILES)
 
 
 def human_reference(payload: dict[str, Any]) -> dict[str, Any] | None:
