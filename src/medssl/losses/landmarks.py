@@ -154,10 +154,10 @@ def coarse_losses(
     ``heat`` is ``(B, L, X, Y)``, ``offset`` ``(B, L, 2, X, Y)`` (x then y, in cells).
     """
     cells = heat.shape[2] * heat.shape[3]
-    maps = targets.present.sum().clamp_min(1).to(heat.dtype) * cells
-    mask = targets.present[..., None, None].to(heat.dtype)
+    maps = targets.present.sum().clamp_min(1).float() * cells
+    mask = targets.present[..., None, None].float()
     heat_loss = (((heat.float() - targets.heat) ** 2) * mask).sum() / maps
-    near = targets.near.to(heat.dtype)
+    near = targets.near.float()
     out = {"heat": heat_loss}
     for axis, name in enumerate(("offset_x", "offset_y")):
         error = F.smooth_l1_loss(
