@@ -69,3 +69,39 @@ def tiny_run(seg_phantom, tmp_path_factory) -> Path:
     """A supervised run trained for a few steps on ``seg_phantom`` (shared by read-only tests)."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train_tiny(seg_phantom, method="supervised", out=out, max_steps=4)
+
+
+# A landmarks run small enough to train in seconds: 64 x 64 inputs, a narrow UNet, batch 4.
+TINY_LANDMARK_CONFIG = {
+    "data": {"patch_size": [64, 64], "batch_size": 4},
+    "net": {"channels": [8, 16, 32, 64, 64], "num_res_units": 0},
+    "optim": {"lr": 1e-2},
+    "train": {"val_every": 50, "log_every": 10},
+}
+
+
+@pytest.fixture(scope="session")
+def landmark_phantom(tmp_path_factory) -> Path:
+    """A landmark2d phantom of 32 cases (24 train, 8 validation), generated once per session."""
+    from medssl.data.phantom import make_phantom
+
+    root = tmp_path_factory.mktemp("phantom") / "landmark2d"
+    return make_phantom(root, "landmark2d", cases=32, seed=0)
+
+
+@pytest.fixture(scope="session")
+def heatmap_landmark_run(landmark_phantom, tmp_path_factory) -> Path:
+    """The heatmap method trained for 150 steps on ``landmark_phantom`` (shared, read-only)."""
+    from medssl import api
+
+    out = tmp_path_factory.mktemp("runs") / "heatmap"
+    return api.train(
+        landmark_phantom,
+        method="heatmap",
+        task="landmarks",
+        out=out,
+        profile="cpu",
+        max_steps=150,
+        seed=0,
+        config=TINY_LANDMARK_CONFIG,
+    )

@@ -226,6 +226,7 @@ def benchmark_names() -> list[tuple[str, str]]:
 
 def load_benchmarks() -> None:
     import medssl.bench.diagnosis  # noqa: F401  (registers jsrt-nodule)
+    import medssl.bench.landmarks  # noqa: F401  (registers ceph, jsrt-landmarks)
     import medssl.bench.plan_check  # noqa: F401  (registers plan-check)
     import medssl.bench.pretraining  # noqa: F401  (registers pretrain-la, pretrain-pneumonia)
     import medssl.bench.protocols  # noqa: F401  (registers the protocols)

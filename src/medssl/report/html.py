@@ -39,6 +39,7 @@ from medssl.report.html_parts import (
     _table,
     _warn,
 )
+from medssl.report.landmarks import plot_landmark_errors, plot_landmark_overlay
 
 # Evaluation plots a task can ask for by name (Task.report_sections): (draw, caption).
 EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
@@ -50,6 +51,14 @@ EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
         "components, coloured by true class",
     ),
     "radiomics": (plot_radiomics, "the radiomics features that weigh most in the model"),
+    "landmark_errors": (
+        plot_landmark_errors,
+        "radial error per landmark (bar: mean, whisker: SD; tick: between annotators)",
+    ),
+    "landmark_overlay": (
+        plot_landmark_overlay,
+        "the worst cases: annotated (green circles) and predicted (red crosses) landmarks",
+    ),
 }
 
 MAX_OVERLAYS = 8
