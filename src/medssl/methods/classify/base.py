@@ -64,6 +64,9 @@ class ClassificationMethod(MethodModule):
         #: what the method reads besides the image (a lesion region, radiomics)
         self.inputs = self.lesion_inputs(self.run_config.method_config)
         self.net = self.build_net()
+        #: the network's feature extractor (its own layers, not a registered submodule: no
+        #: duplicate state keys), built once for :meth:`features_and_logits`
+        self.__dict__["encoder"] = encoder_of(self.net)
         # set from the training split when ``class_balanced`` (on_fit_start); not saved
         self.register_buffer("class_weights", torch.ones(self.num_classes), persistent=False)
         self._val_probs: list[torch.Tensor] = []
@@ -128,7 +131,7 @@ class ClassificationMethod(MethodModule):
         a loss on the features. The features are :func:`~medssl.nets.encoders.encoder_of`'s
         (ResNet: after ``layer4``; DenseNet: ``features`` and its ReLU), the input of the
         network's last Linear, its classifier (``fc`` / ``class_layers.out``)."""
-        features = encoder_of(self.net)(x)
+        features = self.encoder(x)
         classifier = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
         return features, classifier(features)
 

@@ -50,7 +50,7 @@ from medssl.data.radiomics import Standardisation, settings_from
 from medssl.engine.module import register_method
 from medssl.losses.bi_knowledge import bi_knowledge_contrastive
 from medssl.methods.classify.base import ClassificationConfig, ClassificationMethod
-from medssl.nets.encoders import Encoder, encoder_of, global_pool
+from medssl.nets.encoders import Encoder, global_pool
 from medssl.tasks.classification.lesion import LESION, RADIOMICS, LesionInputs
 
 BKC_FEATURE_CLASSES = ["shape", "firstorder", "glcm", "glrlm", "glszm", "gldm"]
@@ -137,8 +137,6 @@ class BKCNet(ClassificationMethod):
 
     def __init__(self, run_config: dict[str, Any], dataset_info: dict[str, Any]) -> None:
         super().__init__(run_config, dataset_info)
-        # not a registered submodule: its layers are ``self.net``'s (no duplicate state keys)
-        self.__dict__["encoder"] = encoder_of(self.net)
         channels = self._level_channels()
         self.segments = self.hp.focus and self.hp.context_margin is not None
         self.decoder = PyramidDecoder(channels, self.spatial_dims) if self.segments else None

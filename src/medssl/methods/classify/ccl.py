@@ -48,7 +48,6 @@ from medssl.losses.class_correlation import (
     soft_label_kl,
 )
 from medssl.methods.classify.base import ClassificationConfig, ClassificationMethod
-from medssl.nets.encoders import encoder_of
 
 
 class CCLConfig(ClassificationConfig):
@@ -85,7 +84,7 @@ class CCLNet(ClassificationMethod):
 
     def __init__(self, run_config: dict[str, Any], dataset_info: dict[str, Any]) -> None:
         super().__init__(run_config, dataset_info)
-        feature_dim = encoder_of(self.net).feature_dim
+        feature_dim = self.encoder.feature_dim
         self.ccl = ClassCorrelationBlock(feature_dim, self.num_classes, self.hp.embed_dim)
 
     def soft_labels(self) -> torch.Tensor:
