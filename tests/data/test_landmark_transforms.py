@@ -10,7 +10,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose
 
-from medssl.data.transforms import (
+from medssl.data.landmark_transforms import (
     LandmarkAugmentation,
     landmark_pipeline,
     landmark_spatial_steps,

@@ -11,10 +11,10 @@ from monai.data import CacheDataset, MetaTensor, get_track_meta
 from monai.transforms import Compose
 
 from medssl.data.io import read_image, read_landmarks, read_npz
+from medssl.data.landmark_transforms import landmark_pipeline
 from medssl.data.transforms import (
     classification_pipeline,
     intensity_kind,
-    landmark_pipeline,
     load_and_normalise,
     patch_prefix,
     random_patches,

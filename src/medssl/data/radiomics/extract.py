@@ -117,7 +117,7 @@ def _compute(
     notes: list[str] = []
     picture = _load_image(image, spacing, notes)
     binary = isinstance(mask, str) and mask == SELF_MASK
-    roi = _roi(picture, mask, label, name)
+    roi = lesion_roi(picture.array, picture.spacing, mask, label, name)
     if picture.spatial_dims == 3 and picture.spatial_shape[2] == 1:  # one slice: a 2-D image
         flat = picture.array[..., 0]
         picture = MedImage(flat, picture.spacing[:2], picture.origin[:2], picture.direction[:2, :2])
@@ -160,10 +160,6 @@ def _load_image(image: ImageInput, spacing: tuple[float, ...] | None, notes: lis
             )
         picture = MedImage(picture.array, spacing, picture.origin, picture.direction)
     return picture
-
-
-def _roi(picture: MedImage, mask: MaskInput, label: int | None, name: str) -> np.ndarray:
-    return lesion_roi(picture.array, picture.spacing, mask, label, name)
 
 
 def lesion_roi(

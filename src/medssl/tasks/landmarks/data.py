@@ -22,7 +22,7 @@ from monai.data import CacheDataset, DataLoader
 from monai.data import Dataset as MonaiDataset
 
 from medssl.data.dataset import Case, Dataset
-from medssl.data.transforms import LandmarkAugmentation, landmark_pipeline
+from medssl.data.landmark_transforms import LandmarkAugmentation, landmark_pipeline
 from medssl.engine.checkpoint import plain_tensors
 from medssl.engine.loaders import task_loader
 from medssl.tasks.landmarks.config import LandmarkDataConfig
