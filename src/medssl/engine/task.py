@@ -51,7 +51,7 @@ class Task:
     #: the metrics the report plots per case, first one ranked "worst first"
     report_metrics: ClassVar[tuple[str, ...]] = ()
     #: the report's evaluation plots for this task, by name (``roc``, ``confusion``, ...;
-    #: :data:`medssl.report.html.EVALUATION_PLOTS` draws them)
+    #: :data:`medssl.report.evaluation_plots.EVALUATION_PLOTS` draws them)
     report_sections: ClassVar[tuple[str, ...]] = ()
     #: whether ``evaluate`` scores a run of this task (pretraining's is judged by fine-tuning)
     evaluates: ClassVar[bool] = True

@@ -11,7 +11,7 @@ half-written report.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from medssl.engine.task import get_task
 from medssl.errors import MedsslError
 from medssl.metrics.direction import has_direction, higher_is_better, worst_first
 from medssl.report import overlays, plots
-from medssl.report.classification import plot_confusion, plot_embedding, plot_radiomics, plot_roc
+from medssl.report.evaluation_plots import EVALUATION_PLOTS
 from medssl.report.html_parts import (
     CSS,
     _e,
@@ -39,27 +39,6 @@ from medssl.report.html_parts import (
     _table,
     _warn,
 )
-from medssl.report.landmarks import plot_landmark_errors, plot_landmark_overlay
-
-# Evaluation plots a task can ask for by name (Task.report_sections): (draw, caption).
-EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
-    "roc": (plot_roc, "ROC curves (one-vs-rest), AUC in the legend"),
-    "confusion": (plot_confusion, "confusion matrix (rows: true class)"),
-    "embedding": (
-        plot_embedding,
-        "the learned embedding the classifier reads, projected on its first two principal "
-        "components, coloured by true class",
-    ),
-    "radiomics": (plot_radiomics, "the radiomics features that weigh most in the model"),
-    "landmark_errors": (
-        plot_landmark_errors,
-        "radial error per landmark (bar: mean, whisker: SD; tick: between annotators)",
-    ),
-    "landmark_overlay": (
-        plot_landmark_overlay,
-        "the worst cases: annotated (green circles) and predicted (red crosses) landmarks",
-    ),
-}
 
 MAX_OVERLAYS = 8
 #: Per-case tables longer than this start collapsed so the page stays scannable.
