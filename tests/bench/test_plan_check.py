@@ -39,3 +39,20 @@ def test_plan_check_trains_the_plan_and_scores_it(tmp_path, capsys):
 def test_plan_check_names_unknown_datasets(tmp_path):
     with pytest.raises(ConfigError, match="not a plan-check dataset"):
         run_benchmark("plan-check", profile="cpu", out=tmp_path, datasets="nope")
+
+
+def test_plan_check_fits_a_single_labelled_case_and_says_so(tmp_path):
+    """BraTS has one labelled case: nothing to hold out, so the row trains on it, scores it and
+    names what it scored (a fit check, not a generalisation)."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    payload = run_benchmark(
+        "plan-check", profile="cpu", out=out, config=config, datasets="brats2018"
+    )
+    (row,) = payload["rows"]
+    assert row["labeled"] == 1 and row["val_cases"] == 1
+    assert row["scored"] == "its training case (no other)"
+    assert 0.0 <= row["dice"] <= 1.0
+    split = json.loads((out / "brats2018" / "planned" / "split.json").read_text())
+    assert split["val"] == [] and split["labeled"] == ["brats18_2013_2_1"]

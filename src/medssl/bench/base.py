@@ -58,6 +58,9 @@ class Benchmark:
     #: such as bkc's radiomics); what every method reads (data, network, schedule) stays in
     #: ``configs``
     method_configs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: the table's metric columns; empty: the task's ``bench_metrics`` (a method that does not
+    #: give one of them gets an empty cell)
+    metrics: tuple[str, ...] = ()
     #: the keyword options ``run`` takes besides profile, methods, out and config (CLI flags)
     options: ClassVar[tuple[str, ...]] = ("largest_component",)
 
@@ -290,7 +293,7 @@ def run_protocol(
     dataset = load_dataset(bench.data_dir())
     for method in methods:  # a wrong name or key fails before the first hour of training
         bench.run_config(dataset, profile, method, overrides)
-    metrics = list(get_task(bench.task).bench_metrics)
+    metrics = list(bench.metrics or get_task(bench.task).bench_metrics)
     payload = results_payload(
         bench,
         profile,
@@ -348,7 +351,7 @@ def protocol_row(
         "method": method,
         **({"seed": seed} if seed is not None else {}),
         "labeled": bench.labeled_text or len(trained.split["labeled"]),
-        **{k: result["mean"][k] for k in metrics},
+        **{k: result["mean"].get(k) for k in metrics},
         "train_s": seconds,
         "it_per_s": steps / seconds,
         **training_throughput(run / "metrics.csv"),

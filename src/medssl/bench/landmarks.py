@@ -27,9 +27,26 @@ from medssl.bench.base import Benchmark, register, run_protocol
 from medssl.tasks.landmarks.config import LANDMARK_PROFILES
 
 LANDMARK_COLUMNS = ["mre", "sdr_2mm"]
+#: the cephalograms' table: localisation, then the skeletal class (data.class_rule anb) from the
+#: network's class head (``accuracy``, CCF-Net only) and from its predicted points
+CEPH_METRICS = (
+    "mre",
+    "sdr_2mm",
+    "sdr_2.5mm",
+    "sdr_3mm",
+    "sdr_4mm",
+    "accuracy",
+    "class_accuracy_from_landmarks",
+    "anb_error_deg",
+)
 METHODS = ["heatmap", "ccf"]
 #: the task's own profiles: CCF-Net's scale on ``gpu``, tens of minutes on ``cpu``
 CONFIGS: dict[str, dict[str, Any]] = copy.deepcopy(LANDMARK_PROFILES)
+#: the cephalograms' configs also class each case by its ANB angle (skeletal class I / II / III)
+CEPH_CONFIGS = {
+    profile: {**config, "data": {**config["data"], "class_rule": "anb"}}
+    for profile, config in CONFIGS.items()
+}
 
 
 def human_reference(payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -81,12 +98,14 @@ CEPH = register(
         name="ceph",
         description="cephalograms (Hamedan, 100 developer cases, 19 landmarks, 0.288 mm nominal "
         "pixels at half resolution): train on the mean of the two annotators, validate on a "
-        "seeded 20 %; heatmap (UNet) vs CCF-Net (ResNet-18-MSC)",
+        "seeded 20 %; heatmap (UNet) vs CCF-Net (ResNet-18-MSC); skeletal class I / II / III "
+        "from ANB, by CCF-Net's class head and from each method's points",
         data="cephalometric",
         task="landmarks",
         methods=METHODS,
         labeled=None,
-        configs=CONFIGS,
+        configs=CEPH_CONFIGS,
+        metrics=CEPH_METRICS,
         published={
             "columns": LANDMARK_COLUMNS,
             "split": "source repository: 15 test images at full resolution, misses excluded",

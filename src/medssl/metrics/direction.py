@@ -47,6 +47,10 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "sd": False,
     "missed": False,
     "sdr": True,
+    # a class judged from landmarks by a rule (the cephalograms' skeletal class from ANB)
+    "anb_error_deg": False,
+    "class_accuracy_from_landmarks": True,
+    "class_balanced_accuracy_from_landmarks": True,
     # image translation, harmonisation and video
     "psnr": True,
     "ssim": True,

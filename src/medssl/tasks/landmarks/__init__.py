@@ -32,6 +32,7 @@ from medssl.tasks.landmarks.config import (
     input_size,
 )
 from medssl.tasks.landmarks.data import LandmarkData
+from medssl.tasks.landmarks.skeletal import RULE_TEXT, check_rule, with_rule_classes
 from medssl.tasks.landmarks.view import (
     flip_pairs,
     image_classes,
@@ -87,16 +88,18 @@ class LandmarksTask(Task):
     def dataset_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
         """Landmark names, the image and per-landmark classes, left / right pairs, the pixel
         spacing, channels and the input size."""
-        view = landmark_view(dataset)
-        marks = landmark_set(view)
+        marks = landmark_set(landmark_view(dataset))
+        check_rule(cfg.data.class_rule, len(marks.names), dataset.root)
+        view = with_rule_classes(landmark_view(dataset), cfg.data.class_rule)
         labelled = view.labeled
         if not labelled:
             raise file_error(
                 view.root, "has no case with landmarks", "add points to landmarks.json"
             )
         names = image_classes(view)
-        classes = [int(c.meta["class"]) for c in labelled if "class" in c.meta]
-        if classes and (min(classes) < 0 or max(classes) >= len(names)):
+        # -1: no class (a case the rule cannot judge: one of its points is missing)
+        classes = [int(c.meta["class"]) for c in labelled if int(c.meta.get("class", -1)) >= 0]
+        if classes and max(classes) >= len(names):
             raise file_error(
                 view.root / "landmarks.json",
                 f"image classes {sorted(set(classes))} do not match class_names {names}",
@@ -111,6 +114,8 @@ class LandmarksTask(Task):
             "landmark_class_names": landmark_class_names(marks),
             "flip_pairs": [list(p) for p in flip_pairs(view)],
             "spacing_mm": marks.spacing_mm,
+            "class_rule": cfg.data.class_rule,
+            **({"class_rule_text": RULE_TEXT} if cfg.data.class_rule else {}),
         }
 
     def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
@@ -124,14 +129,14 @@ class LandmarksTask(Task):
         info: dict[str, Any],
         method_cls: type[MethodModule],
     ) -> L.LightningDataModule:
-        return LandmarkData(
-            landmark_view(dataset), split, cfg.data, info, self.steps_per_epoch(cfg)
-        )
+        view = with_rule_classes(landmark_view(dataset), cfg.data.class_rule)
+        return LandmarkData(view, split, cfg.data, info, self.steps_per_epoch(cfg))
 
     def evaluate(
         self, run_dir: Path, module: MethodModule, dataset: Dataset, **options: Any
     ) -> dict[str, Any]:
-        return inference.evaluate(run_dir, module, landmark_view(dataset), **options)
+        view = with_rule_classes(landmark_view(dataset), module.dataset_info.get("class_rule"))
+        return inference.evaluate(run_dir, module, view, **options)
 
     def predict(
         self, module: MethodModule, inputs: list[Path], out_dir: Path, **options: Any

@@ -35,6 +35,10 @@ class LandmarkDataConfig(DataConfig):
     rotate_deg: float = Field(10.0, ge=0.0, le=180.0)
     scale_range: float = Field(0.1, ge=0.0, lt=1.0)
     affine_prob: float = Field(0.5, ge=0.0, le=1.0)
+    # an image class judged from each case's reference points ("anb": the skeletal class of a
+    # lateral cephalogram, medssl.tasks.landmarks.skeletal); trained by a method's class head
+    # and, at evaluation, also computed from the predicted points
+    class_rule: str | None = None
 
 
 ADAM = {"name": "adam", "lr": 3e-4, "weight_decay": 5e-4, "schedule": "cosine"}

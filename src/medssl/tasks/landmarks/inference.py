@@ -6,7 +6,9 @@
 against the reference points the run trained on (the annotators' mean where there is one),
 per landmark (``per_class``: one row per landmark) and per case. Where cases carry several
 annotators it also scores against each (``per_annotator``) and gives the annotators' own
-disagreement (``inter_annotator``: the human reference). A run that predicts classes adds the
+disagreement (``inter_annotator``: the human reference). A run with ``data.class_rule`` adds
+the class the rule gives from the predicted points (``skeletal_class``; ANB error, accuracy and
+balanced accuracy in ``mean``). A run that predicts classes adds the
 image classification metrics (to ``mean``, with ``class_names``, ``confusion_matrix`` and the
 probabilities per case) and the per-landmark ones (``landmark_classification``). For the report,
 ``overlays`` lists the worst cases' image, reference and predicted points.
@@ -43,6 +45,14 @@ from medssl.metrics.landmarks import (
 )
 from medssl.tasks.landmarks.data import case_record, pipeline
 from medssl.tasks.landmarks.overlay import write_point_overlay
+from medssl.tasks.landmarks.skeletal import (
+    CLASS_NAMES,
+    MEAN_KEYS,
+    anb_angle,
+    judged_from_points,
+    rule_scores,
+    skeletal_class,
+)
 from medssl.tasks.landmarks.view import annotators, landmark_set
 
 EVAL_BATCH = 8
@@ -106,10 +116,15 @@ def _summary(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def annotator_scores(
-    cases: list[Case], pred: np.ndarray, spacing: float | None, names: list[str]
+    cases: list[Case],
+    pred: np.ndarray,
+    spacing: float | None,
+    names: list[str],
+    class_rule: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Scores against each annotator (over the cases that have them) and, with two or more,
-    the second annotator scored against the first: the human reference."""
+    the second annotator scored against the first: the human reference (with a class rule,
+    also the class each annotator's points give, the second judged against the first)."""
     by_case = [annotators(c) for c in cases]
     found = list(dict.fromkeys(name for a in by_case for name in a))
     per_annotator = {}
@@ -123,10 +138,14 @@ def annotator_scores(
     rows = [i for i, a in enumerate(by_case) if first in a and second in a]
     a = np.stack([by_case[i][first] for i in rows])
     b = np.stack([by_case[i][second] for i in rows])
+    agreement = rule_scores(a, b) if class_rule else {}
     inter = {
         "between": [first, second],
         "cases": len(rows),
-        "mean": landmark_metrics(b, a, spacing),
+        "mean": {
+            **landmark_metrics(b, a, spacing),
+            **{k: agreement[k] for k in MEAN_KEYS if k in agreement},
+        },
         "per_landmark": {
             n: m["mre"] for n, m in per_landmark_metrics(b, a, names, spacing).items()
         },
@@ -203,7 +222,7 @@ def evaluate(
         c.id: _summary(landmark_metrics(pred[i], target[i], spacing)) for i, c in enumerate(cases)
     }
     extra: dict[str, Any] = {}
-    per_annotator, inter = annotator_scores(cases, pred, spacing, names)
+    per_annotator, inter = annotator_scores(cases, pred, spacing, names, info.get("class_rule"))
     if per_annotator:
         extra["per_annotator"] = per_annotator
     if inter is not None:
@@ -212,6 +231,12 @@ def evaluate(
         scores, more, columns = image_classification(
             cases, scanned["class_probs"], [str(n) for n in info["class_names"]]
         )
+        mean.update(scores)
+        extra.update(more)
+        for case_id, row in columns.items():
+            per_case[case_id].update(row)
+    if info.get("class_rule"):
+        scores, more, columns = judged_from_points(cases, target, pred)
         mean.update(scores)
         extra.update(more)
         for case_id, row in columns.items():
@@ -293,6 +318,12 @@ def predict(module: MethodModule, inputs: list[Path], out_dir: Path, **options: 
             "landmarks": {n: p for n, p in zip(names, _json_points(points), strict=True)},
         }
         payload.update(_class_payload(info, scanned))
+        if info.get("class_rule"):
+            anb = float(anb_angle(points))
+            judged = int(skeletal_class(anb))
+            payload["anb_deg"] = anb
+            payload["class_from_landmarks"] = CLASS_NAMES[judged] if judged >= 0 else None
+            payload["class_rule"] = info.get("class_rule_text")
         write_json_atomic(target, payload)
 
     def write_png(path: Path, target: Path) -> None:
