@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from medssl.data.phantom.files import write_array
-from medssl.report.landmarks import plot_landmark_errors, plot_landmark_overlay
+from medssl.report.landmarks import plot_landmark_errors, plot_landmark_overlay, plot_rule_confusion
 
 
 def evaluation(names: list[str], image: Path | None = None) -> dict:
@@ -45,3 +45,16 @@ def test_overlay_draws_what_it_can_read(tmp_path: Path):
     moved = evaluation(["a", "b"], tmp_path / "gone.png")
     assert plot_landmark_overlay(moved, tmp_path / "g.png") is None
     assert not (tmp_path / "g.png").exists()
+
+
+def test_the_rule_confusion_is_drawn_only_for_a_run_with_a_class_rule(tmp_path: Path):
+    judged = {
+        "skeletal_class": {
+            "class_names": ["Class I", "Class II", "Class III"],
+            "from_landmarks": {"confusion_matrix": [[3, 1, 0], [0, 2, 0], [1, 0, 5]]},
+        }
+    }
+    png = plot_rule_confusion(judged, tmp_path / "rule.png")
+    with Image.open(png) as image:
+        assert image.size[0] > 200
+    assert plot_rule_confusion(evaluation(["a"]), tmp_path / "none.png") is None

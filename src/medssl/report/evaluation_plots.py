@@ -8,7 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from medssl.report.classification import plot_confusion, plot_embedding, plot_radiomics, plot_roc
-from medssl.report.landmarks import plot_landmark_errors, plot_landmark_overlay
+from medssl.report.landmarks import (
+    plot_landmark_errors,
+    plot_landmark_overlay,
+    plot_rule_confusion,
+)
 
 #: name -> (draw(evaluation, png) -> png or None, caption)
 EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
@@ -27,5 +31,10 @@ EVALUATION_PLOTS: dict[str, tuple[Callable[[dict, Path], Path | None], str]] = {
     "landmark_overlay": (
         plot_landmark_overlay,
         "the worst cases: annotated (green circles) and predicted (red crosses) landmarks",
+    ),
+    "rule_confusion": (
+        plot_rule_confusion,
+        "skeletal class judged by the ANB rule from the predicted landmarks (columns) against "
+        "the class of the reference landmarks (rows)",
     ),
 }

@@ -102,3 +102,16 @@ def _points(values: object) -> np.ndarray:
         [p if isinstance(p, list) and len(p) == 2 else [np.nan, np.nan] for p in rows],
         dtype=np.float64,
     ).reshape(-1, 2)
+
+
+def plot_rule_confusion(evaluation: dict, out_png: Path) -> Path | None:
+    """The class a rule judges from the predicted points (the cephalograms' skeletal class)
+    against the class of the reference points; ``None`` when the run has no class rule."""
+    from medssl.report.classification import plot_confusion
+
+    block = evaluation.get("skeletal_class") or {}
+    scores = block.get("from_landmarks") or {}
+    if not scores.get("confusion_matrix"):
+        return None
+    matrix = {"confusion_matrix": scores["confusion_matrix"], "class_names": block["class_names"]}
+    return plot_confusion(matrix, out_png)

@@ -49,7 +49,7 @@ class LandmarksTask(Task):
     monitor = Monitor("val/mre", "min")
     bench_metrics = ("mre", "sdr_2mm", "sdr_2.5mm", "sdr_3mm", "sdr_4mm")
     report_metrics = ("mre", "sdr_2mm")
-    report_sections = ("landmark_errors", "landmark_overlay", "roc", "confusion")
+    report_sections = ("landmark_errors", "landmark_overlay", "roc", "confusion", "rule_confusion")
 
     def load_dataset(self, root: str | Path, domains: list[str] | None = None) -> Dataset:
         return landmark_view(super().load_dataset(root, domains))
