@@ -17,13 +17,19 @@ TINY = {
 }
 
 
-def test_plan_check_trains_the_plan_and_scores_it(tmp_path, capsys):
+def tiny_plan_check(tmp_path, datasets: str) -> dict:
+    """``bench plan-check`` of ``datasets`` with the tiny schedule over the plan, into
+    ``tmp_path/out``."""
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    out = tmp_path / "out"
-    payload = run_benchmark(
-        "plan-check", profile="cpu", out=out, config=config, datasets="phantom-seg3d"
+    return run_benchmark(
+        "plan-check", profile="cpu", out=tmp_path / "out", config=config, datasets=datasets
     )
+
+
+def test_plan_check_trains_the_plan_and_scores_it(tmp_path, capsys):
+    out = tmp_path / "out"
+    payload = tiny_plan_check(tmp_path, "phantom-seg3d")
     (row,) = payload["rows"]
     assert row["dataset"] == "phantom-seg3d" and row["run"] == "planned"
     assert 0.0 <= row["dice"] <= 1.0 and row["val_cases"] >= 1
@@ -54,5 +60,5 @@ def test_plan_check_fits_a_single_labelled_case_and_says_so(tmp_path):
     assert row["labeled"] == 1 and row["val_cases"] == 1
     assert row["scored"] == "its training case (no other)"
     assert 0.0 <= row["dice"] <= 1.0
-    split = json.loads((out / "brats2018" / "planned" / "split.json").read_text())
+    split = json.loads((tmp_path / "out" / "brats2018" / "planned" / "split.json").read_text())
     assert split["val"] == [] and split["labeled"] == ["brats18_2013_2_1"]

@@ -27,9 +27,9 @@ TINY_CCF = {
 }
 
 
-def train_ccf(data: Path, out: Path, steps: int, **config) -> Path:
+def train_ccf(folder: Path, out: Path, steps: int, **config) -> Path:
     return api.train(
-        data,
+        folder,
         method="ccf",
         task="landmarks",
         out=out,

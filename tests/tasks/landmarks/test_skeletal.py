@@ -20,7 +20,7 @@ from medssl.tasks.landmarks.skeletal import (
     skeletal_class,
     with_rule_classes,
 )
-from tests.methods.landmarks.test_ccf import TINY_CCF
+from tests.methods.landmarks.test_ccf import TINY_CCF, train_ccf
 
 
 def cephalogram(sna: float, snb: float) -> np.ndarray:
@@ -89,18 +89,9 @@ def test_ccf_reports_the_class_from_its_head_and_from_its_points(shared_data: Pa
     """A few steps on the real cephalograms: the head is trained on the ANB classes, evaluate
     scores it and the class its points give, and the annotators' own class agreement; predict
     writes the ANB and both classes."""
-    data = shared_data / "cephalometric"
-    run = api.train(
-        data,
-        method="ccf",
-        task="landmarks",
-        out=tmp_path / "ccf",
-        profile="cpu",
-        max_steps=4,
-        seed=0,
-        config={**TINY_CCF, "data": {**TINY_CCF["data"], "class_rule": "anb"}},
-    )
-    result = api.evaluate(run, data, only="val")
+    ceph = shared_data / "cephalometric"
+    run = train_ccf(ceph, tmp_path / "ccf", 4, data={**TINY_CCF["data"], "class_rule": "anb"})
+    result = api.evaluate(run, ceph, only="val")
     assert result["class_names"] == CLASS_NAMES
     assert {"accuracy", "class_accuracy_from_landmarks", "anb_error_deg"} <= set(result["mean"])
     block = result["skeletal_class"]["from_landmarks"]
@@ -110,7 +101,7 @@ def test_ccf_reports_the_class_from_its_head_and_from_its_points(shared_data: Pa
     assert {"anb_reference", "anb_predicted", "class_from_landmarks", "pred"} <= set(some)
     human = result["inter_annotator"]["mean"]
     assert 0.0 <= human["class_accuracy_from_landmarks"] <= 1.0 and human["anb_error_deg"] > 0
-    image = data / "images" / "ceph_001.png"
+    image = ceph / "images" / "ceph_001.png"
     api.predict(run, [image], tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "ceph_001.json").read_text())
     points = np.array([doc["landmarks"][n] for n in doc["landmark_names"]], dtype=float)
