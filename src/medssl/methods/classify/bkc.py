@@ -15,7 +15,8 @@ should agree:
   contrastive loss at temperature 0.07 treats them as two views of the case
   (:func:`~medssl.losses.bi_knowledge.bi_knowledge_contrastive`): same-class cases cohere,
   classes separate, and the two views of one case align. A linear classifier on the joint
-  embedding (the two, concatenated) is trained with cross-entropy; the segmentation loss stays
+  embedding (the two, concatenated, read at the contrastive scale ``1 / temperature``) is
+  trained with cross-entropy; the segmentation loss stays
   on (``seg_weight``) so that the focus is not forgotten.
 
 Switches, so that a bench shows what each part adds: ``radiomics: false`` (the deep view alone:
@@ -202,10 +203,18 @@ class BKCNet(ClassificationMethod):
     def joint(self, deep: torch.Tensor, radiomics: torch.Tensor | None) -> torch.Tensor:
         return deep if radiomics is None else torch.cat([deep, radiomics], dim=1)
 
+    def logits(self, deep: torch.Tensor, radiomics: torch.Tensor | None) -> torch.Tensor:
+        """The linear classifier on the joint embedding at the contrastive temperature: unit
+        vectors read at scale 1 give logits near zero, which a linear head grows only slowly,
+        so for hundreds of steps its argmax stayed on the majority class while its scores
+        already ranked the cases (both ``jsrt-nodule`` seeds' best checkpoints); at ``1 / T``,
+        the scale the contrastive loss itself compares them at, it decides within steps."""
+        return self.classifier(self.joint(deep, radiomics) / self.hp.temperature)
+
     @torch.no_grad()
     def predict_probs(self, batch: dict[str, Any]) -> torch.Tensor:
         deep, radiomics, _ = self.embed(batch)
-        return torch.softmax(self.classifier(self.joint(deep, radiomics)).float(), dim=1)
+        return torch.softmax(self.logits(deep, radiomics).float(), dim=1)
 
     @torch.no_grad()
     def joint_embedding(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -235,7 +244,7 @@ class BKCNet(ClassificationMethod):
         if self.global_step < self.focus_steps():  # stage 1: focus-perceive only
             return {"loss": seg, **losses}
         contrast = bi_knowledge_contrastive(deep, radiomics, label, self.hp.temperature)
-        ce = self.supervised_loss(self.classifier(self.joint(deep, radiomics)), label)
+        ce = self.supervised_loss(self.logits(deep, radiomics), label)
         loss = ce + self.hp.contrast_weight * contrast
         if seg is not None:
             loss = loss + self.hp.seg_weight * seg
