@@ -188,9 +188,11 @@ def train_and_evaluate(
     seed: int | None = None,
     units: str = "auto",
     largest_component: bool = False,
+    score: str = "val",
 ) -> Trained:
     """Train ``method`` into ``out`` (replacing an earlier bench run there), time it, and
-    evaluate the run on its own validation part: what every train-and-score bench does."""
+    evaluate the run on its own ``score`` part of the split (the validation part; ``labeled``
+    for a dataset with nothing to hold out): what every train-and-score bench does."""
     from medssl.engine.launch import evaluate_run, train_run
     from medssl.engine.run import read_run
 
@@ -202,9 +204,9 @@ def train_and_evaluate(
     seconds = time.perf_counter() - start
     run_config, split = read_run(run)
     result = None
-    if split.get("val"):
+    if split.get(score):
         result = evaluate_run(
-            run, data, only="val", units=units, largest_component=largest_component
+            run, data, only=score, units=units, largest_component=largest_component
         )
     return Trained(run, run_config, split, seconds, result)
 

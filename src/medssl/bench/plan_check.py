@@ -168,7 +168,7 @@ def train_and_score(
     dataset has a single labelled case (then the Dice is a fit, not a generalisation)."""
     trained = train_and_evaluate(
         data, "supervised", run_dir, "segmentation", profile=profile, config=config,
-        labeled=labeled,
+        labeled=labeled, score=scored,
     )  # fmt: skip
     row = {
         "labeled": len(trained.split["labeled"]),
@@ -176,10 +176,6 @@ def train_and_score(
         "scored": "validation cases" if scored == "val" else "its training case (no other)",
     }
     result = trained.result
-    if scored != "val":
-        from medssl.engine.launch import evaluate_run
-
-        result = evaluate_run(trained.run, data, only=scored)
     if result is None:
         return {**row, "dice": None, "hd95": None}
     mean = result["mean"]
