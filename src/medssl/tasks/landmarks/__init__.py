@@ -32,7 +32,7 @@ from medssl.tasks.landmarks.config import (
     input_size,
 )
 from medssl.tasks.landmarks.data import LandmarkData
-from medssl.tasks.landmarks.skeletal import RULE_TEXT, check_rule, with_rule_classes
+from medssl.tasks.landmarks.skeletal import check_rule, with_rule_classes
 from medssl.tasks.landmarks.view import (
     flip_pairs,
     image_classes,
@@ -88,34 +88,35 @@ class LandmarksTask(Task):
     def dataset_info(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
         """Landmark names, the image and per-landmark classes, left / right pairs, the pixel
         spacing, channels and the input size."""
-        marks = landmark_set(landmark_view(dataset))
-        check_rule(cfg.data.class_rule, len(marks.names), dataset.root)
-        view = with_rule_classes(landmark_view(dataset), cfg.data.class_rule)
+        view = landmark_view(dataset)
+        marks = landmark_set(view)
+        rule = cfg.data.class_rule
+        check_rule(rule, len(marks.names), dataset.root)
         labelled = view.labeled
         if not labelled:
             raise file_error(
                 view.root, "has no case with landmarks", "add points to landmarks.json"
             )
         names = image_classes(view)
-        # -1: no class (a case the rule cannot judge: one of its points is missing)
-        classes = [int(c.meta["class"]) for c in labelled if int(c.meta.get("class", -1)) >= 0]
-        if classes and max(classes) >= len(names):
+        classes = [int(c.meta["class"]) for c in labelled if "class" in c.meta]
+        if classes and (min(classes) < 0 or max(classes) >= len(names)):
             raise file_error(
                 view.root / "landmarks.json",
                 f"image classes {sorted(set(classes))} do not match class_names {names}",
                 "use indices 0..K-1 of class_names",
             )
+        if rule is not None:  # the rule's classes (a case it cannot judge has -1: none)
+            names = image_classes(with_rule_classes(view, rule))
         return {
             **self.image_info(view, cfg),
             "image_size": list(cfg.data.patch_size or []),
             "landmark_names": list(marks.names),
             "num_landmarks": len(marks.names),
-            "class_names": names if classes else [],
+            "class_names": names if classes or rule is not None else [],
             "landmark_class_names": landmark_class_names(marks),
             "flip_pairs": [list(p) for p in flip_pairs(view)],
             "spacing_mm": marks.spacing_mm,
-            "class_rule": cfg.data.class_rule,
-            **({"class_rule_text": RULE_TEXT} if cfg.data.class_rule else {}),
+            "class_rule": rule,
         }
 
     def make_split(self, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:

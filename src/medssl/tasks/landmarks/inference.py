@@ -48,6 +48,7 @@ from medssl.tasks.landmarks.overlay import write_point_overlay
 from medssl.tasks.landmarks.skeletal import (
     CLASS_NAMES,
     MEAN_KEYS,
+    RULE_TEXT,
     anb_angle,
     judged_from_points,
     rule_scores,
@@ -323,7 +324,7 @@ def predict(module: MethodModule, inputs: list[Path], out_dir: Path, **options: 
             judged = int(skeletal_class(anb))
             payload["anb_deg"] = anb
             payload["class_from_landmarks"] = CLASS_NAMES[judged] if judged >= 0 else None
-            payload["class_rule"] = info.get("class_rule_text")
+            payload["class_rule"] = RULE_TEXT
         write_json_atomic(target, payload)
 
     def write_png(path: Path, target: Path) -> None:

@@ -108,7 +108,11 @@ def rule_scores(truth: np.ndarray, judged: np.ndarray) -> dict[str, Any]:
     """The class the rule gives from ``judged`` points ``(N, L, 2)`` scored against the class
     it gives from ``truth``: mean ANB error in degrees, accuracy, balanced accuracy and the
     confusion matrix (rows: truth), over the cases where both have the four points."""
-    anb_truth, anb_judged = anb_angle(truth), anb_angle(judged)
+    return _angle_scores(anb_angle(truth), anb_angle(judged))
+
+
+def _angle_scores(anb_truth: np.ndarray, anb_judged: np.ndarray) -> dict[str, Any]:
+    """:func:`rule_scores` of the two sets' ANB angles."""
     y, p = skeletal_class(anb_truth), skeletal_class(anb_judged)
     keep = (y >= 0) & (p >= 0)
     if not keep.any():
@@ -140,8 +144,8 @@ def judged_from_points(
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, dict[str, Any]]]:
     """(mean scores, the ``skeletal_class`` block, per-case columns): the class the rule
     gives from the predicted points against the class of the reference points."""
-    scores = rule_scores(target, pred)
     anb_truth, anb_pred = anb_angle(target), anb_angle(pred)
+    scores = _angle_scores(anb_truth, anb_pred)
     judged = skeletal_class(anb_pred)
     per_case = {
         c.id: {
